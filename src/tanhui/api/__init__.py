@@ -1,0 +1,1 @@
+"""The REST API (FastAPI): routes, authentication, idempotency, problem details and pagination."""

@@ -1,0 +1,59 @@
+"""Database engines for SQLite (embedded) and PostgreSQL, tuned for the ledger's locking discipline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.pool import NullPool
+from sqlalchemy import create_engine as sa_create_engine
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+# Set on a connection before ``begin()`` to say the transaction writes: SQLite then takes the write lock
+# up front (BEGIN IMMEDIATE), so two writers never both read and then both fail to upgrade their lock.
+WRITE = "tanhui_write"
+
+
+def create_engine(url: str, *, busy_timeout_ms: int = 60_000, pool_size: int = 10, **kwargs: Any) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, a busy timeout, foreign keys and explicit BEGINs."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, busy_timeout_ms)
+    return sa_create_engine(url, pool_size=pool_size, max_overflow=2 * pool_size, pool_pre_ping=True, **kwargs)
+
+
+def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
+    # NullPool: a fresh connection per unit of work is cheap for SQLite and keeps threads apart.
+    engine = sa_create_engine(
+        url, poolclass=NullPool, connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000}
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # let us issue BEGIN ourselves
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # durable in WAL mode except on power loss mid-checkpoint
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        writes = conn.get_execution_options().get(WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
+    return engine
+
+
+def is_sqlite(engine_or_conn: Engine | Connection) -> bool:
+    return engine_or_conn.dialect.name == "sqlite"

@@ -1,0 +1,54 @@
+"""Domain errors shared by every capability; the API maps each to one RFC 9457 problem type."""
+
+from __future__ import annotations
+
+
+class TanhuiError(Exception):
+    """Base of every error a user can cause; ``code`` names the problem type, ``status`` its HTTP status."""
+
+    code = "error"
+    status = 400
+    title = "Request failed"
+
+    def __init__(self, detail: str, **extra: object) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class InvalidRequest(TanhuiError):
+    code, status, title = "invalid-request", 422, "The request is not valid"
+
+
+class NotFound(TanhuiError):
+    code, status, title = "not-found", 404, "Not found"
+
+
+class NotAuthenticated(TanhuiError):
+    code, status, title = "not-authenticated", 401, "Authentication required"
+
+
+class PermissionDenied(TanhuiError):
+    code, status, title = "permission-denied", 403, "Not allowed"
+
+
+class Conflict(TanhuiError):
+    code, status, title = "conflict", 409, "Conflicts with the current state"
+
+
+class InsufficientHoldings(Conflict):
+    code, title = "insufficient-holdings", "The account does not hold enough available units"
+
+
+class UnitsNotAvailable(Conflict):
+    code, title = "units-not-available", "Some of the units are not available to act on"
+
+
+class TooManyAttempts(TanhuiError):
+    code, status, title = "too-many-attempts", 429, "Too many failed attempts"
+
+
+ALL_ERRORS: tuple[type[TanhuiError], ...] = (
+    InvalidRequest, NotFound, NotAuthenticated, PermissionDenied, Conflict, InsufficientHoldings,
+    UnitsNotAvailable, TooManyAttempts,
+)

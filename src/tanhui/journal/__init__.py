@@ -1,0 +1,1 @@
+"""The append-only, hash-chained journal of every state change, and its audit."""

@@ -1,0 +1,41 @@
+"""The hash chain: canonical JSON of an entry and SHA-256 linking it to the one before."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+GENESIS = "0" * 64
+
+
+def canonical_value(value: Any) -> Any:
+    """A JSON-ready form of a database value that both SQLite and PostgreSQL round-trip identically."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:  # SQLite returns naive values; everything is stored in UTC
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    raise TypeError(f"cannot put {type(value).__name__} in the journal")
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, no spaces, UTF-8 text: one byte string for one meaning."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def entry_hash(*, seq: int, at: str, kind: str, actor: str, payload: str, prev_hash: str) -> str:
+    """SHA-256 over the canonical JSON of an entry, its payload text and the previous entry's hash."""
+    body = canonical_json(
+        {"seq": seq, "at": at, "kind": kind, "actor": actor, "payload": payload, "prev_hash": prev_hash}
+    )
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def secret_digest(value: str) -> str:
+    """What the journal keeps of a secret column: enough to detect a change, nothing to log in with."""
+    return "sha256:" + hashlib.sha256(value.encode("utf-8")).hexdigest()

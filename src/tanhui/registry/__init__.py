@@ -1,0 +1,1 @@
+"""The registry: issuance, serial blocks and every act that moves or ends them."""

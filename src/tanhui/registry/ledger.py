@@ -1,0 +1,517 @@
+"""Registry use cases: open accounts, register projects, issue, transfer, retire, cancel, pledge, release, revoke.
+
+Each runs inside a UnitOfWork and follows one locking discipline: first change the balances of every
+account it touches, in ascending id order, with guarded updates that refuse to go below zero (this takes
+the row locks on PostgreSQL; SQLite already holds its write lock); only then read and split the blocks,
+which no one else can touch while the accounts are locked; the journal head is locked last, at commit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.engine import Connection, RowMapping
+
+from tanhui.errors import Conflict, InsufficientHoldings, InvalidRequest, NotFound, PermissionDenied
+from tanhui.identity.principal import Principal
+from tanhui.identity.tables import organizations
+from tanhui.registry import serials as serial_format
+from tanhui.registry.blocks import Block, State, Take, cover_range, ranges, take_quantity, total
+from tanhui.registry.tables import (
+    ACCOUNT_KINDS,
+    CANCELLATION_PURPOSES,
+    accounts,
+    acts,
+    blocks,
+    cancellations,
+    issuances,
+    movements,
+    pledges,
+    projects,
+    retirements,
+)
+from tanhui.types import MAX_QUANTITY, utcnow
+from tanhui.unit_of_work import UnitOfWork, read_one
+
+_METHODOLOGY = re.compile(r"^[A-Z0-9][A-Z0-9._-]{1,39}$")
+_REGION = re.compile(rf"^{serial_format.REGION_PATTERN}$")
+_CREDIT_TYPE = re.compile(rf"^{serial_format.CREDIT_TYPE_PATTERN}$")
+# Accounts whose units may be sent elsewhere; retirement and compliance accounts only receive and end units.
+SENDING_KINDS = ("holding", "buffer", "escrow")
+ENDING_KINDS = ("holding", "retirement", "compliance")
+OPERATOR_ONLY_KINDS = ("buffer", "escrow")
+_PAGE = 64
+
+
+@dataclass
+class ActResult:
+    """What an act did: its row, its kind-specific record and the serial ranges it touched."""
+
+    act: RowMapping
+    serials: list[str]
+    movements: list[RowMapping]
+    detail: RowMapping | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- validation helpers
+
+def check_quantity(quantity: object, what: str = "quantity") -> int:
+    """A positive whole number of kgCO2e no larger than MAX_QUANTITY."""
+    if isinstance(quantity, bool) or not isinstance(quantity, int):
+        raise InvalidRequest(f"{what} must be a whole number of kgCO2e, not {quantity!r}")
+    if quantity <= 0:
+        raise InvalidRequest(f"{what} must be positive, got {quantity}")
+    if quantity > MAX_QUANTITY:
+        raise InvalidRequest(f"{what} {quantity} exceeds the largest allowed, {MAX_QUANTITY} kgCO2e (1 Gt)")
+    return quantity
+
+
+def _text(value: str | None, what: str, *, required: bool = True, limit: int = 200) -> str | None:
+    value = (value or "").strip()
+    if not value:
+        if required:
+            raise InvalidRequest(f"{what} is required")
+        return None
+    if len(value) > limit:
+        raise InvalidRequest(f"{what} is longer than {limit} characters")
+    return value
+
+
+def _one_of(quantity: int | None, serial_range: str | None) -> None:
+    if (quantity is None) == (serial_range is None):
+        raise InvalidRequest("give exactly one of quantity and serial_range")
+
+
+def get_account(conn: Connection, account_id: int) -> RowMapping:
+    row = read_one(conn, accounts, accounts.c.id == account_id)
+    if row is None:
+        raise NotFound(f"account {account_id} does not exist")
+    return row
+
+
+def get_organization(conn: Connection, organization_id: int) -> RowMapping:
+    row = read_one(conn, organizations, organizations.c.id == organization_id)
+    if row is None:
+        raise NotFound(f"organisation {organization_id} does not exist")
+    return row
+
+
+def get_issuance(conn: Connection, issuance_id: int) -> RowMapping:
+    row = read_one(conn, issuances, issuances.c.id == issuance_id)
+    if row is None:
+        raise NotFound(f"issuance {issuance_id} does not exist")
+    return row
+
+
+def serial_of(issuance: RowMapping, first: int, last: int) -> str:
+    return serial_format.format_serial(
+        registry=issuance["registry"], region=issuance["region"], credit_type=issuance["credit_type"],
+        project_id=issuance["project_id"], vintage=issuance["vintage"], issuance_id=issuance["id"],
+        first=first, last=last,
+    )
+
+
+def resolve_serial_range(conn: Connection, text: str) -> tuple[RowMapping, int, int]:
+    """The issuance and unit range a serial range names, checking every part against the issuance."""
+    try:
+        serial = serial_format.parse_serial(text)
+    except serial_format.SerialError as exc:
+        raise InvalidRequest(str(exc), field="serial_range") from exc
+    issuance = get_issuance(conn, serial.issuance_id)
+    expected = serial_format.parse_serial(serial_of(issuance, 1, issuance["quantity"]))
+    for part in ("registry", "region", "credit_type", "project_id", "vintage"):
+        if getattr(serial, part) != getattr(expected, part):
+            raise InvalidRequest(
+                f"serial {text!r} names {part} {getattr(serial, part)!r}, but issuance {issuance['id']} has "
+                f"{getattr(expected, part)!r}", field="serial_range",
+            )
+    if serial.last > issuance["quantity"]:
+        raise InvalidRequest(
+            f"issuance {issuance['id']} has units 1-{issuance['quantity']}; {text!r} reaches unit {serial.last}",
+            field="serial_range",
+        )
+    return issuance, serial.first, serial.last
+
+
+# ---------------------------------------------------------------- accounts and projects
+
+def open_account(tx: UnitOfWork, principal: Principal, *, organization_id: int, kind: str,
+                 name: str) -> RowMapping:
+    get_organization(tx.conn, organization_id)
+    principal.require_admin_of(organization_id)
+    if kind not in ACCOUNT_KINDS:
+        raise InvalidRequest(f"unknown account kind {kind!r}; one of {', '.join(ACCOUNT_KINDS)}")
+    organization = get_organization(tx.conn, organization_id)
+    if kind in OPERATOR_ONLY_KINDS and organization["kind"] != "operator":
+        raise InvalidRequest(f"{kind} accounts belong to the registry operator only")
+    name = _text(name, "account name") or ""
+    if read_one(tx.conn, accounts, (accounts.c.organization_id == organization_id) & (accounts.c.name == name)):
+        raise InvalidRequest(f"organisation {organization_id} already has an account named {name!r}")
+    tx.entry("account.opened", organization_id=organization_id, kind=kind, name=name)
+    row = tx.insert(accounts, {"organization_id": organization_id, "kind": kind, "name": name,
+                               "available": 0, "pledged": 0, "created_at": utcnow()})
+    tx.note(account_id=row["id"])
+    return row
+
+
+def register_project(tx: UnitOfWork, principal: Principal, *, name: str, owner_organization_id: int,
+                     methodology: str, region: str) -> RowMapping:
+    owner = get_organization(tx.conn, owner_organization_id)
+    if not principal.is_operator:
+        principal.require_acts_for(owner["id"], f"organisation {owner['id']}")
+    principal.require_write()
+    if not _METHODOLOGY.match(methodology or ""):
+        raise InvalidRequest(f"methodology code {methodology!r} must be 2-40 upper-case letters, digits, '.', '_', '-'")
+    if not _REGION.match(region or ""):
+        raise InvalidRequest(f"region code {region!r} must be 2-12 upper-case letters or digits, starting with a letter")
+    name = _text(name, "project name") or ""
+    tx.entry("project.registered", name=name, owner_organization_id=owner["id"])
+    row = tx.insert(projects, {"name": name, "owner_organization_id": owner["id"], "methodology": methodology,
+                               "region": region, "status": "registered", "created_at": utcnow()})
+    tx.note(project_id=row["id"])
+    return row
+
+
+# ---------------------------------------------------------------- the machinery every act shares
+
+def _shape(first: int, last: int, issued_last: int) -> dict[str, int | None]:
+    """A block's range columns, with the neighbour keys that make gaps impossible (invariant 3)."""
+    return {
+        "first": first, "last": last, "quantity": last - first + 1,
+        "predecessor_last": None if first == 1 else first - 1,
+        "successor_first": None if last == issued_last else last + 1,
+    }
+
+
+def _block(row: RowMapping) -> Block:
+    return Block(row["id"], row["issuance_id"], row["first"], row["last"], row["account_id"], row["state"],
+                 row["pledge_id"])
+
+
+def change_balances(tx: UnitOfWork, deltas: dict[int, tuple[int, int]]) -> None:
+    """Add (available, pledged) deltas to accounts in ascending id order, refusing to go below zero.
+
+    This is the ledger's lock: on PostgreSQL each guarded UPDATE takes the account's row lock, always in
+    the same order, so concurrent acts serialise per account and never deadlock (invariant 5).
+    """
+    for account_id in sorted(deltas):
+        d_available, d_pledged = deltas[account_id]
+        where = accounts.c.id == account_id
+        if d_available < 0:
+            where = where & (accounts.c.available >= -d_available)
+        if d_pledged < 0:
+            where = where & (accounts.c.pledged >= -d_pledged)
+        values = {"available": accounts.c.available + d_available, "pledged": accounts.c.pledged + d_pledged}
+        if not tx.update(accounts, where, values):
+            current = get_account(tx.conn, account_id)
+            if d_available < 0:
+                raise InsufficientHoldings(
+                    f"account {account_id} holds {current['available']} available units; "
+                    f"{-d_available} were asked for", available=current["available"], requested=-d_available,
+                )
+            raise InsufficientHoldings(f"account {account_id} has {current['pledged']} pledged units; "
+                                       f"{-d_pledged} were asked for")
+
+
+def _available_blocks(conn: Connection, account_id: int) -> Iterator[Block]:
+    """The account's available blocks in the stated order: first issued, first out (issuance, then serial)."""
+    after: tuple[int, int] | None = None
+    while True:
+        query = (select(blocks).where(blocks.c.account_id == account_id, blocks.c.state == State.AVAILABLE)
+                 .order_by(blocks.c.issuance_id, blocks.c.first).limit(_PAGE))
+        if after is not None:
+            query = query.where(tuple_(blocks.c.issuance_id, blocks.c.first) > after)
+        rows = conn.execute(query).mappings().all()
+        for row in rows:
+            yield _block(row)
+        if len(rows) < _PAGE:
+            return
+        after = (rows[-1]["issuance_id"], rows[-1]["first"])
+
+
+def _range_blocks(conn: Connection, issuance_id: int, first: int, last: int) -> list[Block]:
+    """The issuance's blocks that intersect ``first..last``, in serial order."""
+    # The block holding ``first`` starts at or before it; the index on (issuance_id, first) finds it.
+    start = conn.execute(
+        select(blocks.c.first).where(blocks.c.issuance_id == issuance_id, blocks.c.first <= first)
+        .order_by(blocks.c.first.desc()).limit(1)
+    ).scalar_one_or_none()
+    rows = conn.execute(
+        select(blocks).where(blocks.c.issuance_id == issuance_id, blocks.c.first >= (start or first),
+                             blocks.c.first <= last).order_by(blocks.c.first)
+    ).mappings().all()
+    return [_block(r) for r in rows]
+
+
+def _takes(tx: UnitOfWork, account_id: int, quantity: int | None, serial_range: str | None,
+           states: Sequence[str] = (State.AVAILABLE,)) -> list[Take]:
+    """The units an act on one account touches, by quantity or by explicit serial range."""
+    if serial_range is not None:
+        issuance, first, last = resolve_serial_range(tx.conn, serial_range)
+        return cover_range(_range_blocks(tx.conn, issuance["id"], first, last), first, last,
+                           account_id=account_id, states=states)
+    assert quantity is not None
+    return take_quantity(_available_blocks(tx.conn, account_id), quantity)
+
+
+def _range_quantity(conn: Connection, quantity: int | None, serial_range: str | None) -> int:
+    """The number of units an act asks for, validated before any lock is taken."""
+    _one_of(quantity, serial_range)
+    if serial_range is not None:
+        _, first, last = resolve_serial_range(conn, serial_range)
+        return last - first + 1
+    return check_quantity(quantity)
+
+
+def _apply(tx: UnitOfWork, act_id: int, takes: Sequence[Take], *, to_account_id: int | None = None,
+           to_state: str, pledge_id: int | None = None) -> tuple[list[RowMapping], list[str]]:
+    """Move each take to ``to_account_id`` (default: where it is) in ``to_state``, splitting blocks exactly."""
+    moved = []
+    issued: dict[int, RowMapping] = {}
+    for take in takes:
+        block = take.block
+        issuance = issued.get(block.issuance_id) or get_issuance(tx.conn, block.issuance_id)
+        issued[block.issuance_id] = issuance
+        issued_last = issuance["quantity"]
+        destination = block.account_id if to_account_id is None else to_account_id
+        # The block's own row becomes the part taken; it only ever shrinks, so no overlap arises even
+        # for an instant, and the remainders are inserted after it.
+        tx.update(blocks, blocks.c.id == block.id, {
+            **_shape(take.first, take.last, issued_last), "account_id": destination, "state": to_state,
+            "pledge_id": pledge_id,
+        })
+        for first, last in take.remainders():
+            tx.insert(blocks, {"issuance_id": block.issuance_id, **_shape(first, last, issued_last),
+                               "issued_last": issued_last, "account_id": block.account_id,
+                               "state": block.state, "pledge_id": block.pledge_id})
+        moved.append(tx.insert(movements, {
+            "act_id": act_id, "issuance_id": block.issuance_id, "first": take.first, "last": take.last,
+            "from_account_id": block.account_id, "to_account_id": destination, "from_state": block.state,
+            "to_state": to_state,
+        }))
+    serials = [serial_of(issued[i], first, last) for i, first, last in ranges(takes)]
+    return moved, serials
+
+
+def _record_act(tx: UnitOfWork, principal: Principal, kind: str, *, account_id: int | None,
+                quantity: int, to_account_id: int | None = None, reason: str | None = None) -> RowMapping:
+    act = tx.insert(acts, {"kind": kind, "account_id": account_id, "to_account_id": to_account_id,
+                           "quantity": quantity, "reason": reason, "actor": principal.actor,
+                           "created_at": utcnow()})
+    tx.note(act_id=act["id"])
+    return act
+
+
+# ---------------------------------------------------------------- acts
+
+def issue(tx: UnitOfWork, principal: Principal, *, registry: str, project_id: int, vintage: int,
+          period_start: date, period_end: date, quantity: int, account_id: int,
+          credit_type: str) -> ActResult:
+    """Issue ``quantity`` units of a project's vintage and monitoring period into an account, as one block."""
+    principal.require_operator("issue credits")
+    quantity = check_quantity(quantity)
+    project = read_one(tx.conn, projects, projects.c.id == project_id)
+    if project is None:
+        raise NotFound(f"project {project_id} does not exist")
+    if project["status"] != "registered":
+        raise InvalidRequest(f"project {project_id} is {project['status']}; only registered projects are issued")
+    account = get_account(tx.conn, account_id)
+    if account["kind"] not in ("holding", "buffer"):
+        raise InvalidRequest(f"credits are issued into holding or buffer accounts, not a {account['kind']} account")
+    if period_start > period_end:
+        raise InvalidRequest(f"the monitoring period starts {period_start}, after it ends {period_end}")
+    if period_end > utcnow().date():
+        raise InvalidRequest(f"the monitoring period ends {period_end}, in the future; issue after it ends")
+    if not period_start.year <= vintage <= period_end.year:
+        raise InvalidRequest(f"vintage {vintage} is outside the monitoring period {period_start}..{period_end}")
+    if not _CREDIT_TYPE.match(credit_type or ""):
+        raise InvalidRequest(f"credit type {credit_type!r} must be 2-10 upper-case letters or digits")
+
+    tx.entry("issuance", project_id=project_id, account_id=account_id, quantity=quantity, vintage=vintage)
+    change_balances(tx, {account_id: (quantity, 0)})
+    act = _record_act(tx, principal, "issuance", account_id=None, to_account_id=account_id, quantity=quantity)
+    issuance = tx.insert(issuances, {
+        "act_id": act["id"], "project_id": project_id, "registry": registry, "region": project["region"],
+        "credit_type": credit_type, "vintage": vintage, "period_start": period_start, "period_end": period_end,
+        "quantity": quantity, "account_id": account_id, "created_at": act["created_at"],
+    })
+    tx.note(issuance_id=issuance["id"])
+    tx.insert(blocks, {"issuance_id": issuance["id"], **_shape(1, quantity, quantity), "issued_last": quantity,
+                       "account_id": account_id, "state": State.AVAILABLE, "pledge_id": None})
+    movement = tx.insert(movements, {
+        "act_id": act["id"], "issuance_id": issuance["id"], "first": 1, "last": quantity,
+        "from_account_id": None, "to_account_id": account_id, "from_state": None, "to_state": State.AVAILABLE,
+    })
+    return ActResult(act, [serial_of(issuance, 1, quantity)], [movement], detail=issuance)
+
+
+def transfer(tx: UnitOfWork, principal: Principal, *, from_account_id: int, to_account_id: int,
+             quantity: int | None = None, serial_range: str | None = None) -> ActResult:
+    """Move available units to another account, by quantity (first issued, first out) or by serial range."""
+    if from_account_id == to_account_id:
+        raise InvalidRequest("a transfer needs two different accounts; from_account_id equals to_account_id")
+    source = get_account(tx.conn, from_account_id)
+    get_account(tx.conn, to_account_id)
+    principal.require_acts_for(source["organization_id"], f"account {from_account_id}")
+    if source["kind"] not in SENDING_KINDS:
+        raise InvalidRequest(f"units in a {source['kind']} account cannot be transferred out")
+    count = _range_quantity(tx.conn, quantity, serial_range)
+
+    tx.entry("transfer", from_account_id=from_account_id, to_account_id=to_account_id, quantity=count)
+    change_balances(tx, {from_account_id: (-count, 0), to_account_id: (count, 0)})
+    takes = _takes(tx, from_account_id, quantity, serial_range)
+    act = _record_act(tx, principal, "transfer", account_id=from_account_id, to_account_id=to_account_id,
+                      quantity=count)
+    moved, serials = _apply(tx, act["id"], takes, to_account_id=to_account_id, to_state=State.AVAILABLE)
+    return ActResult(act, serials, moved)
+
+
+def retire(tx: UnitOfWork, principal: Principal, *, account_id: int, beneficiary: str, purpose: str,
+           quantity: int | None = None, serial_range: str | None = None, period_start: date | None = None,
+           period_end: date | None = None, note: str | None = None) -> ActResult:
+    """End units as a claim on behalf of a beneficiary, for a purpose and consumption period; final."""
+    account = get_account(tx.conn, account_id)
+    principal.require_acts_for(account["organization_id"], f"account {account_id}")
+    if account["kind"] not in ENDING_KINDS:
+        raise InvalidRequest(f"units in a {account['kind']} account cannot be retired")
+    beneficiary_text = _text(beneficiary, "beneficiary")
+    purpose_text = _text(purpose, "purpose")
+    note_text = _text(note, "note", required=False, limit=2000)
+    if (period_start is None) != (period_end is None):
+        raise InvalidRequest("give both period_start and period_end of the consumption period, or neither")
+    if period_start and period_end and period_start > period_end:
+        raise InvalidRequest(f"the consumption period starts {period_start}, after it ends {period_end}")
+    count = _range_quantity(tx.conn, quantity, serial_range)
+
+    tx.entry("retirement", account_id=account_id, quantity=count, beneficiary=beneficiary_text)
+    change_balances(tx, {account_id: (-count, 0)})
+    takes = _takes(tx, account_id, quantity, serial_range)
+    act = _record_act(tx, principal, "retirement", account_id=account_id, quantity=count)
+    detail = tx.insert(retirements, {"act_id": act["id"], "beneficiary": beneficiary_text, "purpose": purpose_text,
+                                     "period_start": period_start, "period_end": period_end, "note": note_text})
+    moved, serials = _apply(tx, act["id"], takes, to_state=State.RETIRED)
+    return ActResult(act, serials, moved, detail=detail)
+
+
+def cancel(tx: UnitOfWork, principal: Principal, *, account_id: int, purpose: str,
+           quantity: int | None = None, serial_range: str | None = None, compliance_year: int | None = None,
+           reason: str | None = None) -> ActResult:
+    """End units by compliance surrender or regulatory act (the operator only); final."""
+    principal.require_operator("cancel credits")
+    get_account(tx.conn, account_id)
+    if purpose not in CANCELLATION_PURPOSES:
+        raise InvalidRequest(f"cancellation purpose must be one of {', '.join(CANCELLATION_PURPOSES)}")
+    if purpose == "compliance":
+        if compliance_year is None or not 2000 <= compliance_year <= 2100:
+            raise InvalidRequest("a compliance surrender needs the compliance_year it counts for (2000-2100)")
+    elif compliance_year is not None:
+        raise InvalidRequest("compliance_year applies only to compliance surrenders")
+    reason_text = _text(reason, "reason", required=purpose == "regulatory", limit=2000)
+    count = _range_quantity(tx.conn, quantity, serial_range)
+
+    tx.entry("cancellation", account_id=account_id, quantity=count, purpose=purpose)
+    change_balances(tx, {account_id: (-count, 0)})
+    takes = _takes(tx, account_id, quantity, serial_range)
+    act = _record_act(tx, principal, "cancellation", account_id=account_id, quantity=count, reason=reason_text)
+    detail = tx.insert(cancellations, {"act_id": act["id"], "purpose": purpose, "compliance_year": compliance_year})
+    moved, serials = _apply(tx, act["id"], takes, to_state=State.CANCELLED)
+    return ActResult(act, serials, moved, detail=detail)
+
+
+def pledge(tx: UnitOfWork, principal: Principal, *, account_id: int, bank_organization_id: int,
+           quantity: int | None = None, serial_range: str | None = None, note: str | None = None) -> ActResult:
+    """Put a bank's lien on units: they stay in the account but cannot move until the bank releases them."""
+    account = get_account(tx.conn, account_id)
+    principal.require_acts_for(account["organization_id"], f"account {account_id}")
+    bank = get_organization(tx.conn, bank_organization_id)
+    if bank["kind"] != "bank":
+        raise InvalidRequest(f"organisation {bank_organization_id} is a {bank['kind']}, not a bank")
+    note_text = _text(note, "note", required=False, limit=2000)
+    count = _range_quantity(tx.conn, quantity, serial_range)
+
+    tx.entry("pledge", account_id=account_id, bank_organization_id=bank_organization_id, quantity=count)
+    change_balances(tx, {account_id: (-count, count)})
+    takes = _takes(tx, account_id, quantity, serial_range)
+    act = _record_act(tx, principal, "pledge", account_id=account_id, quantity=count)
+    detail = tx.insert(pledges, {"act_id": act["id"], "account_id": account_id,
+                                 "bank_organization_id": bank_organization_id, "quantity": count,
+                                 "status": "active", "release_act_id": None, "note": note_text})
+    tx.note(pledge_id=detail["id"])
+    moved, serials = _apply(tx, act["id"], takes, to_state=State.PLEDGED, pledge_id=detail["id"])
+    return ActResult(act, serials, moved, detail=detail)
+
+
+def release(tx: UnitOfWork, principal: Principal, *, pledge_id: int) -> ActResult:
+    """Lift a bank's lien (the bank or the operator only): the units become available again."""
+    lien = read_one(tx.conn, pledges, pledges.c.id == pledge_id)
+    if lien is None:
+        raise NotFound(f"pledge {pledge_id} does not exist")
+    principal.require_write()
+    if not principal.is_operator and principal.organization_id != lien["bank_organization_id"]:
+        raise PermissionDenied(f"only the pledgee bank or the operator may release pledge {pledge_id}")
+    if lien["status"] != "active":
+        raise InvalidRequest(f"pledge {pledge_id} was already released")
+
+    tx.entry("release", pledge_id=pledge_id, account_id=lien["account_id"], quantity=lien["quantity"])
+    change_balances(tx, {lien["account_id"]: (lien["quantity"], -lien["quantity"])})
+    rows = tx.conn.execute(select(blocks).where(blocks.c.pledge_id == pledge_id)
+                           .order_by(blocks.c.issuance_id, blocks.c.first)).mappings().all()
+    takes = [Take(b, b.first, b.last) for b in map(_block, rows)]
+    act = _record_act(tx, principal, "release", account_id=lien["account_id"], quantity=lien["quantity"])
+    moved, serials = _apply(tx, act["id"], takes, to_state=State.AVAILABLE)
+    detail = tx.update(pledges, pledges.c.id == pledge_id, {"status": "released", "release_act_id": act["id"]})[0]
+    return ActResult(act, serials, moved, detail=detail)
+
+
+def revoke(tx: UnitOfWork, principal: Principal, *, reason: str, serial_range: str | None = None,
+           account_id: int | None = None, quantity: int | None = None) -> ActResult:
+    """Invalidate available units (the operator only), by serial range across accounts or from one account."""
+    principal.require_operator("revoke credits")
+    reason_text = _text(reason, "reason", limit=2000)
+    if serial_range is None and (account_id is None or quantity is None):
+        raise InvalidRequest("give serial_range, or account_id with quantity")
+    if serial_range is not None and quantity is not None:
+        raise InvalidRequest("give exactly one of quantity and serial_range")
+    if serial_range is None:
+        assert account_id is not None
+        get_account(tx.conn, account_id)
+        count = check_quantity(quantity)
+        tx.entry("revocation", account_id=account_id, quantity=count)
+        change_balances(tx, {account_id: (-count, 0)})
+        takes = take_quantity(_available_blocks(tx.conn, account_id), count)
+    else:
+        issuance, first, last = resolve_serial_range(tx.conn, serial_range)
+        if account_id is not None:
+            get_account(tx.conn, account_id)
+        count = last - first + 1
+        tx.entry("revocation", serial_range=serial_range, quantity=count)
+        holders = sorted({b.account_id for b in _range_blocks(tx.conn, issuance["id"], first, last)})
+        _lock(tx, holders)
+        # Re-read under the locks: the blocks cannot change now.
+        takes = cover_range(_range_blocks(tx.conn, issuance["id"], first, last), first, last,
+                            account_id=account_id, states=(State.AVAILABLE,))
+        if not {t.block.account_id for t in takes} <= set(holders):
+            raise Conflict("some of these units moved while they were being revoked; try again")
+        per_account: dict[int, int] = defaultdict(int)
+        for take in takes:
+            per_account[take.block.account_id] += take.quantity
+        change_balances(tx, {a: (-q, 0) for a, q in per_account.items()})
+    holders_touched = {t.block.account_id for t in takes}
+    act = _record_act(tx, principal, "revocation", quantity=total(takes), reason=reason_text,
+                      account_id=holders_touched.pop() if len(holders_touched) == 1 else None)
+    moved, serials = _apply(tx, act["id"], takes, to_state=State.REVOKED)
+    return ActResult(act, serials, moved)
+
+
+def _lock(tx: UnitOfWork, account_ids: Sequence[int]) -> None:
+    """Lock accounts in id order before reading blocks that span several of them."""
+    if tx.dialect == "postgresql":
+        tx.conn.execute(select(accounts.c.id).where(accounts.c.id.in_(account_ids))
+                        .order_by(accounts.c.id).with_for_update())

@@ -1,0 +1,26 @@
+"""Every table of the platform, imported in one place so the metadata and migrations see them all."""
+
+from tanhui.api.idempotency import idempotency_keys
+from tanhui.identity.tables import api_keys, instance_secrets, login_failures, organizations, users
+from tanhui.journal.tables import journal_entries, journal_head
+from tanhui.registry.tables import (
+    accounts,
+    acts,
+    blocks,
+    cancellations,
+    issuances,
+    movements,
+    pledges,
+    projects,
+    retirements,
+)
+
+# Tables whose rows are ledger state described by the journal (audit compares them with its entries).
+JOURNALED = (organizations, users, api_keys, accounts, projects, acts, issuances, pledges, blocks, movements,
+             retirements, cancellations)
+
+__all__ = [
+    "JOURNALED", "accounts", "acts", "api_keys", "blocks", "cancellations", "idempotency_keys",
+    "instance_secrets", "issuances", "journal_entries", "journal_head", "login_failures", "movements",
+    "organizations", "pledges", "projects", "retirements", "users",
+]

@@ -1,0 +1,84 @@
+"""A small registry world for tests: who exists, what they hold, and shortcuts to act as them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from tanhui.identity import services as identity
+from tanhui.identity.principal import Principal
+from tanhui.registry import ledger
+from tanhui.schema import JOURNALED, journal_entries
+from tanhui.unit_of_work import UnitOfWork
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class World:
+    engine: Engine
+    operator: Principal
+    owner: Principal
+    buyer: Principal
+    bank: Principal
+    operator_org: int
+    owner_org: int
+    buyer_org: int
+    bank_org: int
+    owner_account: int
+    owner_second: int
+    buyer_account: int
+    project: int
+
+    @classmethod
+    def build(cls, engine: Engine) -> World:
+        admin = identity.bootstrap(engine, username="operator", password=PASSWORD, organization_name="Operator")
+        operator = Principal("user:operator", admin["organization_id"], "operator", "admin")
+        with UnitOfWork(engine, operator.actor) as tx:
+            orgs = {kind: identity.create_organization(tx, operator, name=f"Org {kind}", kind=kind)["id"]
+                    for kind in ("project_owner", "buyer", "bank")}
+            for kind, org in orgs.items():
+                identity.create_user(tx, operator, organization_id=org, username=f"{kind.replace('_', '-')}-admin",
+                                     password=PASSWORD, role="admin")
+            accounts = {
+                name: ledger.open_account(tx, operator, organization_id=orgs[kind], kind="holding", name=name)["id"]
+                for name, kind in (("owner", "project_owner"), ("owner-second", "project_owner"),
+                                   ("buyer", "buyer"))
+            }
+            project = ledger.register_project(tx, operator, name="Rooftop PV bundle", methodology="PV-DIST",
+                                              owner_organization_id=orgs["project_owner"], region="SIP")["id"]
+            tx.commit()
+        return cls(
+            engine=engine, operator=operator,
+            owner=Principal("user:project-owner-admin", orgs["project_owner"], "project_owner", "admin"),
+            buyer=Principal("user:buyer-admin", orgs["buyer"], "buyer", "admin"),
+            bank=Principal("user:bank-admin", orgs["bank"], "bank", "admin"),
+            operator_org=operator.organization_id, owner_org=orgs["project_owner"], buyer_org=orgs["buyer"],
+            bank_org=orgs["bank"], owner_account=accounts["owner"], owner_second=accounts["owner-second"],
+            buyer_account=accounts["buyer"], project=project,
+        )
+
+    def act(self, principal: Principal, name: str, **kwargs: Any) -> ledger.ActResult:
+        """Run one ledger use case in its own unit of work and commit it."""
+        with UnitOfWork(self.engine, principal.actor) as tx:
+            result = getattr(ledger, name)(tx, principal, **kwargs)
+            tx.commit()
+            return result  # type: ignore[no-any-return]
+
+    def issue(self, quantity: int, *, account: int | None = None, vintage: int = 2024) -> ledger.ActResult:
+        return self.act(self.operator, "issue", registry="TH", project_id=self.project, vintage=vintage,
+                        period_start=date(vintage, 1, 1), period_end=date(vintage, 12, 31), quantity=quantity,
+                        account_id=account or self.owner_account, credit_type="PHCER")
+
+
+def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every ledger row and journal entry, to show that a refused request changed nothing."""
+    with engine.connect() as conn:
+        return {
+            table.name: [tuple(r) for r in conn.execute(sa.select(table).order_by(*table.primary_key.columns))]
+            for table in (*JOURNALED, journal_entries)
+        }
