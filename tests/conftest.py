@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
-from collections.abc import Iterator
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -93,3 +96,80 @@ def engine(database_url: str) -> Iterator[Engine]:
 def world(engine: Engine) -> World:
     """An operator, a project owner, a buyer and a bank, with accounts and a registered project."""
     return World.build(engine)
+
+
+# ---------------------------------------------------------------- cloned worlds (fast fresh registries)
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_kind(request: pytest.FixtureRequest) -> str:
+    """'sqlite' or 'postgres': tests that take it run once on each, like those taking ``database_url``."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def world_source(request: pytest.FixtureRequest,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], tuple[str, World]]]:
+    """A built world per database kind, made on first use, to copy: (its database, the World as built there).
+
+    Building a world hashes four passwords; copying a built one is several times faster, which matters to
+    tests that need many fresh registries (the stateful test makes one per example).
+    """
+    built: dict[str, tuple[str, World]] = {}
+
+    def source(kind: str) -> tuple[str, World]:
+        if kind not in built:
+            if kind == "sqlite":
+                path = tmp_path_factory.mktemp("world") / "world.db"
+                url = f"sqlite:///{path}"
+                engine = create_engine(url)
+                upgrade(engine)
+            else:
+                template = request.getfixturevalue("postgres_template")
+                name = f"{template}_world"
+                with _postgres_admin().connect() as conn:
+                    conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+                engine = create_engine(_url_for(name))
+            world = World.build(engine)
+            if kind == "sqlite":
+                with engine.connect() as conn:  # fold the WAL into the file so a plain copy is complete
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            engine.dispose()
+            built[kind] = (str(path) if kind == "sqlite" else name, world)
+        return built[kind]
+
+    yield source
+    if "postgres" in built:
+        with _postgres_admin().connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{built["postgres"][0]}" WITH (FORCE)')
+
+
+@pytest.fixture
+def world_factory(world_source: Callable[[str], tuple[str, World]],
+                  tmp_path: Path) -> Iterator[Callable[..., World]]:
+    """``world_factory(kind, pool_size=10)``: a fresh World in its own new database, a copy of a built one.
+
+    Every database and engine it made is disposed of when the test ends.
+    """
+    made: list[tuple[str, Engine]] = []
+
+    def make(kind: str, *, pool_size: int = 10) -> World:
+        source, world = world_source(kind)
+        if kind == "sqlite":
+            path = tmp_path / f"world-{len(made)}.db"
+            shutil.copyfile(source, path)
+            url, name = f"sqlite:///{path}", ""
+        else:
+            name = f"{source}_{next(_counter)}"
+            with _postgres_admin().connect() as conn:
+                conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
+            url = _url_for(name)
+        engine = create_engine(url, pool_size=pool_size)
+        made.append((name, engine))
+        return dataclasses.replace(world, engine=engine)
+
+    yield make
+    for name, engine in made:
+        engine.dispose()
+        if name:
+            with _postgres_admin().connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -12,6 +12,8 @@ from sqlalchemy.engine import Engine
 from tanhui.identity import services as identity
 from tanhui.identity.principal import Principal
 from tanhui.registry import ledger
+from tanhui.registry.invariants import check_invariants
+from tanhui.registry.tables import accounts, blocks
 from tanhui.schema import JOURNALED, journal_entries
 from tanhui.unit_of_work import UnitOfWork
 
@@ -82,3 +84,32 @@ def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
             table.name: [tuple(r) for r in conn.execute(sa.select(table).order_by(*table.primary_key.columns))]
             for table in (*JOURNALED, journal_entries)
         }
+
+
+def serial_range(issued: ledger.ActResult, first: int, last: int) -> str:
+    """The serial of units ``first..last`` of the issuance an ``issue`` act created."""
+    assert issued.detail is not None
+    return ledger.serial_of(issued.detail, first, last)
+
+
+def balance(engine: Engine, account_id: int) -> tuple[int, int]:
+    """An account's (available, pledged) as the ledger records them."""
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(accounts.c.available, accounts.c.pledged)
+                           .where(accounts.c.id == account_id)).one()
+        return int(row.available), int(row.pledged)
+
+
+def holdings(engine: Engine, account_id: int) -> list[tuple[int, int, int, str]]:
+    """An account's blocks as (issuance_id, first, last, state), in serial order."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(blocks.c.issuance_id, blocks.c.first, blocks.c.last, blocks.c.state)
+                            .where(blocks.c.account_id == account_id)
+                            .order_by(blocks.c.issuance_id, blocks.c.first)).all()
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+def invariant_problems(engine: Engine) -> list[str]:
+    """What ``check_invariants`` finds wrong with the registry ([] when every invariant holds)."""
+    with engine.connect() as conn:
+        return check_invariants(conn)

@@ -14,18 +14,25 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TANHUI_", env_file=".env", extra="ignore")
 
     database_url: str = Field(
-        "sqlite:///tanhui.db",
+        default="sqlite:///tanhui.db",
         description="SQLAlchemy URL; SQLite file (embedded) or postgresql+psycopg://user@host/db",
     )
-    registry_code: str = Field("TH", pattern=r"^[A-Z]{2,8}$", description="Registry code in every serial")
-    default_credit_type: str = Field("PHCER", pattern=r"^[A-Z][A-Z0-9]{1,9}$")
-    secret_key: str | None = Field(
-        None, description="JWT signing key; when unset a random key is made once and kept in the database"
+    registry_code: str = Field(
+        default="TH", pattern=r"^[A-Z]{2,8}$", description="Registry code in every serial"
     )
-    token_minutes: int = Field(60, ge=1, le=24 * 60)
-    login_max_failures: int = Field(5, ge=1, description="failed logins per username before a lock-out")
-    login_window_seconds: int = Field(900, ge=1, description="window (and lock-out) for failed logins")
-    sqlite_busy_timeout_ms: int = Field(60_000, ge=0)
+    default_credit_type: str = Field(default="PHCER", pattern=r"^[A-Z][A-Z0-9]{1,9}$")
+    secret_key: str | None = Field(
+        default=None,
+        description="JWT signing key; when unset a random key is made once and kept in the database",
+    )
+    token_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    login_max_failures: int = Field(
+        default=5, ge=1, description="failed logins per username before a lock-out"
+    )
+    login_window_seconds: int = Field(
+        default=900, ge=1, description="window (and lock-out) for failed logins"
+    )
+    sqlite_busy_timeout_ms: int = Field(default=60_000, ge=0)
 
 
 @lru_cache

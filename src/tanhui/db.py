@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, QueuePool
 from sqlalchemy import create_engine as sa_create_engine
 
 NAMING = {
@@ -32,9 +32,13 @@ def create_engine(url: str, *, busy_timeout_ms: int = 60_000, pool_size: int = 1
 
 
 def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
-    # NullPool: a fresh connection per unit of work is cheap for SQLite and keeps threads apart.
+    # Keep connections open: closing the last one checkpoints and deletes the WAL, which costs milliseconds.
+    # In-memory databases live and die with one connection, so they get no pool at all.
+    memory = make_url(url).database in (None, "", ":memory:")
     engine = sa_create_engine(
-        url, poolclass=NullPool, connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000}
+        url, poolclass=NullPool if memory else QueuePool, connect_args={
+            "check_same_thread": False, "timeout": busy_timeout_ms / 1000},
+        **({} if memory else {"pool_size": 8, "max_overflow": 64}),
     )
 
     @event.listens_for(engine, "connect")

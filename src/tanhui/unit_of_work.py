@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
+from functools import lru_cache
 from typing import Any, Self
 
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.engine import Connection, Engine, RowMapping
-from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql import ColumnElement, Insert
 
 from tanhui.db import WRITE
 from tanhui.journal.chain import canonical_json, canonical_value, entry_hash, secret_digest
@@ -26,7 +27,13 @@ from tanhui.types import utcnow
 SECRET_COLUMNS = {("users", "password_hash"), ("api_keys", "secret_hash")}
 
 
-def row_image(table: Table, row: Mapping[str, Any]) -> dict[str, Any]:
+@lru_cache(maxsize=None)
+def _inserting(table: Table) -> Insert:
+    """One INSERT … RETURNING statement per table, built once: building statements costs more than running them."""
+    return insert(table).returning(*table.columns)
+
+
+def row_image(table: Table, row: Mapping[Any, Any]) -> dict[str, Any]:
     """The journal's canonical picture of a row: every column, secrets as digests."""
     image = {}
     for column in table.columns:
@@ -37,7 +44,7 @@ def row_image(table: Table, row: Mapping[str, Any]) -> dict[str, Any]:
     return image
 
 
-def row_key(table: Table, row: Mapping[str, Any]) -> str:
+def row_key(table: Table, row: Mapping[Any, Any]) -> str:
     """A row's primary key as text, the key of its image in the journal."""
     return "/".join(str(row[c.name]) for c in table.primary_key.columns)
 
@@ -86,7 +93,7 @@ class UnitOfWork:
         self._current().summary.update({k: canonical_value(v) for k, v in summary.items()})
 
     def insert(self, table: Table, values: Mapping[str, Any]) -> RowMapping:
-        row = self.conn.execute(insert(table).values(**values).returning(*table.columns)).mappings().one()
+        row = self.conn.execute(_inserting(table), dict(values)).mappings().one()
         self._remember(table, row)
         return row
 

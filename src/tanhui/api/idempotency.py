@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Integer, String, Table, Text, UniqueConstraint
+import hashlib
+from typing import Any
+
+from sqlalchemy import Column, DateTime, Integer, String, Table, Text, UniqueConstraint, func, insert, select
+from sqlalchemy.engine import Connection, RowMapping
 
 from tanhui.db import metadata
-from tanhui.types import Id
+from tanhui.errors import TanhuiError
+from tanhui.journal.chain import canonical_json
+from tanhui.types import Id, utcnow
+from tanhui.unit_of_work import read_one
 
 # Stored in the same transaction as the write it remembers, so the two commit or vanish together.
 idempotency_keys = Table(
@@ -19,3 +26,49 @@ idempotency_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("principal", "key"),
 )
+
+KEY_PATTERN = r"^[\x20-\x7e]{1,255}$"
+
+
+class IdempotencyKeyReused(TanhuiError):
+    code, status, title = "idempotency-key-reused", 422, "The idempotency key was used for another request"
+
+
+def request_hash(method: str, path: str, body: Any) -> str:
+    """SHA-256 of what makes two requests the same: method, path and the canonical JSON of the body."""
+    return hashlib.sha256(canonical_json({"method": method, "path": path, "body": body}).encode()).hexdigest()
+
+
+def hold(conn: Connection, principal: str, key: str) -> None:
+    """Make concurrent requests with one key wait for each other before they look it up.
+
+    SQLite already runs one writer at a time (BEGIN IMMEDIATE).  On PostgreSQL a transaction-scoped
+    advisory lock does it, so a duplicate waits for the first to commit and then replays it, instead of
+    doing the work again only to be refused by the unique key (or by the balance the first one spent).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"{principal}\n{key}", 0))))
+
+
+def stored(conn: Connection, principal: str, key: str) -> RowMapping | None:
+    """The response remembered for (principal, key), if a request with that key succeeded."""
+    return read_one(conn, idempotency_keys,
+                    (idempotency_keys.c.principal == principal) & (idempotency_keys.c.key == key))
+
+
+def remember(conn: Connection, *, principal: str, key: str, request_hash: str, status_code: int,
+             response_body: str) -> None:
+    """Store a successful response under its key; raises IntegrityError if another request stored it first."""
+    conn.execute(insert(idempotency_keys).values(
+        principal=principal, key=key, request_hash=request_hash, status_code=status_code,
+        response_body=response_body, created_at=utcnow(),
+    ))
+
+
+def check_replay(row: RowMapping, key: str, request_hash: str) -> None:
+    """Refuse a key reused for a different request (a replay must be the same request)."""
+    if row["request_hash"] != request_hash:
+        raise IdempotencyKeyReused(
+            f"Idempotency-Key {key!r} was already used for a different request (another path or body); "
+            "use a new key for a new request", idempotency_key=key,
+        )

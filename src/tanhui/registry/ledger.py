@@ -2,8 +2,9 @@
 
 Each runs inside a UnitOfWork and follows one locking discipline: first change the balances of every
 account it touches, in ascending id order, with guarded updates that refuse to go below zero (this takes
-the row locks on PostgreSQL; SQLite already holds its write lock); only then read and split the blocks,
-which no one else can touch while the accounts are locked; the journal head is locked last, at commit.
+the row locks on PostgreSQL; SQLite already holds its write lock); only then read the blocks, which no
+one else can touch while the accounts are locked; then lock the issuances whose blocks it splits, in
+ascending id order (see ``_lock_issuances``), and split them; the journal head is locked last, at commit.
 """
 
 from __future__ import annotations
@@ -274,12 +275,10 @@ def _apply(tx: UnitOfWork, act_id: int, takes: Sequence[Take], *, to_account_id:
            to_state: str, pledge_id: int | None = None) -> tuple[list[RowMapping], list[str]]:
     """Move each take to ``to_account_id`` (default: where it is) in ``to_state``, splitting blocks exactly."""
     moved = []
-    issued: dict[int, RowMapping] = {}
+    issued = _lock_issuances(tx, {take.block.issuance_id for take in takes})
     for take in takes:
         block = take.block
-        issuance = issued.get(block.issuance_id) or get_issuance(tx.conn, block.issuance_id)
-        issued[block.issuance_id] = issuance
-        issued_last = issuance["quantity"]
+        issued_last = issued[block.issuance_id]["quantity"]
         destination = block.account_id if to_account_id is None else to_account_id
         # The block's own row becomes the part taken; it only ever shrinks, so no overlap arises even
         # for an instant, and the remainders are inserted after it.
@@ -298,6 +297,21 @@ def _apply(tx: UnitOfWork, act_id: int, takes: Sequence[Take], *, to_account_id:
         }))
     serials = [serial_of(issued[i], first, last) for i, first, last in ranges(takes)]
     return moved, serials
+
+
+def _lock_issuances(tx: UnitOfWork, issuance_ids: set[int]) -> dict[int, RowMapping]:
+    """The issuances whose blocks an act is about to split, locked in ascending id order on PostgreSQL.
+
+    A split changes the unit keys that the neighbouring blocks, often other accounts' blocks, refer to, and
+    those references are checked at commit.  Two acts splitting neighbours under disjoint account locks
+    would each wait there for the other's keys, one of them holding the journal head: a deadlock.  Locking
+    the issuance first serialises such acts.  FOR NO KEY UPDATE leaves the foreign-key checks that blocks
+    and movements make on the issuance free, and the lock comes after every account lock (the fixed order).
+    """
+    query = select(issuances).where(issuances.c.id.in_(issuance_ids)).order_by(issuances.c.id)
+    if tx.dialect == "postgresql":
+        query = query.with_for_update(key_share=True)
+    return {row["id"]: row for row in tx.conn.execute(query).mappings()}
 
 
 def _record_act(tx: UnitOfWork, principal: Principal, kind: str, *, account_id: int | None,

@@ -143,11 +143,14 @@ blocks = Table(
     CheckConstraint("first <= last AND quantity = last - first + 1", name="quantity"),
     CheckConstraint("first >= 1 AND last <= issued_last", name="bounds"),
     CheckConstraint(
-        "(first = 1 AND predecessor_last IS NULL) OR (first > 1 AND predecessor_last = first - 1)",
+        # IS NOT NULL: a CHECK passes when it is NULL, so without it a NULL key would pass as a neighbour.
+        "(first = 1 AND predecessor_last IS NULL) OR "
+        "(first > 1 AND predecessor_last IS NOT NULL AND predecessor_last = first - 1)",
         name="predecessor",
     ),
     CheckConstraint(
-        "(last = issued_last AND successor_first IS NULL) OR (last < issued_last AND successor_first = last + 1)",
+        "(last = issued_last AND successor_first IS NULL) OR "
+        "(last < issued_last AND successor_first IS NOT NULL AND successor_first = last + 1)",
         name="successor",
     ),
     CheckConstraint(_in("state", State.ALL), name="state"),

@@ -1,0 +1,90 @@
+"""How every write route runs: one unit of work as the caller, kept under its Idempotency-Key for replays."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request, Response
+from pydantic import BaseModel
+from sqlalchemy.engine import Engine, RowMapping
+from sqlalchemy.exc import IntegrityError
+
+from tanhui.api import idempotency
+from tanhui.api.deps import engine_of, reading
+from tanhui.api.security import Caller
+from tanhui.identity.principal import Principal
+from tanhui.unit_of_work import UnitOfWork
+
+REPLAYED = "Idempotent-Replayed"
+JSON = "application/json"
+
+
+class _KeyTaken(Exception):
+    """Another request with the same key committed between our look-up and our insert."""
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """A write request: who makes it, its idempotency key, and where it was sent."""
+
+    engine: Engine
+    principal: Principal
+    key: str | None
+    method: str
+    path: str
+
+    def run(self, body: BaseModel | None, service: Callable[[UnitOfWork], BaseModel], *,
+            status_code: int = 201, shown_once: tuple[str, ...] = ()) -> Response:
+        """Run ``service`` in a unit of work and answer with its result, or replay the key's first answer.
+
+        The key's row is written in the same transaction as the change, so both commit or neither does;
+        only successes are remembered, so a request that failed may be retried with its key.
+        ``shown_once`` names fields (secrets) that the stored copy leaves out.
+        """
+        actor = self.principal.actor
+        fingerprint = idempotency.request_hash(self.method, self.path,
+                                               None if body is None else body.model_dump(mode="json"))
+        try:
+            with UnitOfWork(self.engine, actor) as tx:
+                if self.key is not None:
+                    idempotency.hold(tx.conn, actor, self.key)
+                    first = idempotency.stored(tx.conn, actor, self.key)
+                    if first is not None:
+                        return self._replay(first, fingerprint)
+                result = service(tx)
+                if self.key is not None:
+                    kept = result.model_copy(update=dict.fromkeys(shown_once)) if shown_once else result
+                    try:
+                        idempotency.remember(tx.conn, principal=actor, key=self.key, request_hash=fingerprint,
+                                             status_code=status_code, response_body=kept.model_dump_json())
+                    except IntegrityError as exc:
+                        raise _KeyTaken from exc
+                tx.commit()
+        except _KeyTaken:
+            # The unique key is the guarantee: whoever committed first owns the key, and we replay it.
+            with reading(self.engine) as conn:
+                first = idempotency.stored(conn, actor, self.key or "")
+            assert first is not None  # it was there when our insert collided, and keys are never deleted
+            return self._replay(first, fingerprint)
+        return Response(result.model_dump_json(), status_code=status_code, media_type=JSON)
+
+    def _replay(self, first: RowMapping, fingerprint: str) -> Response:
+        idempotency.check_replay(first, self.key or "", fingerprint)
+        return Response(first["response_body"], status_code=first["status_code"], media_type=JSON,
+                        headers={REPLAYED: "true"})
+
+
+def write_context(
+    request: Request,
+    principal: Caller,
+    idempotency_key: Annotated[str | None, Header(
+        alias="Idempotency-Key", pattern=idempotency.KEY_PATTERN,
+        description="1-255 printable ASCII characters naming this request; a replay returns the first result",
+    )] = None,
+) -> Write:
+    return Write(engine_of(request), principal, idempotency_key, request.method, request.url.path)
+
+
+Writer = Annotated[Write, Depends(write_context)]

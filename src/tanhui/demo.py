@@ -1,0 +1,105 @@
+"""The demo registry: a small Suzhou Industrial Park story, seeded through the ledger services.
+
+Every name is invented; no real company is meant.  All demo users share one password, ``DEMO_PASSWORD``,
+which the README documents: a demo database must never hold real credits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from tanhui.identity import services as identity
+from tanhui.identity.principal import Principal
+from tanhui.identity.tables import organizations
+from tanhui.registry import ledger
+from tanhui.unit_of_work import UnitOfWork
+
+DEMO_PASSWORD = "tanhui-demo-2026"
+# The journal's actor for the seeding transaction; each act inside it names the demo user who made it.
+DEMO_ACTOR = "demo:seed"
+
+OPERATOR = "碳惠演示运营方 Tanhui Demo Operator"
+INVESTOR = "晴川光伏投资（演示） Qingchuan PV Investment (demo)"
+BUYER = "吴江示例电子（演示） Wujiang Example Electronics (demo)"
+BANK = "苏绿示例银行（演示） Sulv Example Bank (demo)"
+
+PROJECT = "SIP rooftop PV bundle 2024 / 园区屋顶光伏打包项目"
+METHODOLOGY = "PV-DIST"
+REGION = "SIP"
+VINTAGE = 2024
+ISSUED = 1_200_000  # kgCO2e, i.e. 1,200 t
+TRANSFERRED = 500_000  # the 500 t the Wujiang buyer bought across district lines
+RETIRED = 100_000
+PLEDGED = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class DemoLogin:
+    """One demo user: who they are and what to try as them."""
+
+    username: str
+    organization: str
+    kind: str
+    tries: str
+
+
+DEMO_LOGINS = (
+    DemoLogin("operator", OPERATOR, "operator", "onboard organisations, issue, cancel, revoke / 开户、签发"),
+    DemoLogin("investor", INVESTOR, "project_owner", "holds the PV credits: transfer, pledge / 转让、质押"),
+    DemoLogin("buyer", BUYER, "buyer", "bought 500 t, retired 100 t: retire more / 抵消"),
+    DemoLogin("bank", BANK, "bank", "holds a 200 t pledge: release it / 解除质押"),
+)
+
+
+def seed_demo(engine: Engine, *, registry: str = "TH", credit_type: str = "PHCER") -> bool:
+    """Seed the demo registry in one transaction; False, changing nothing, when any organisation exists."""
+    with UnitOfWork(engine, DEMO_ACTOR) as tx:
+        if tx.conn.execute(select(func.count()).select_from(organizations)).scalar_one():
+            return False
+        # The operator organisation and its admin are made as `tanhui bootstrap` makes them (no principal).
+        operator_org = identity.create_organization(tx, None, name=OPERATOR, kind="operator")
+        operator_user = identity.create_user(tx, None, organization_id=operator_org["id"],
+                                             username="operator", password=DEMO_PASSWORD, role="admin")
+        operator = identity.principal_for_user(tx.conn, operator_user)
+        principals = {"operator": operator}
+        for login in DEMO_LOGINS[1:]:
+            org = identity.create_organization(tx, operator, name=login.organization, kind=login.kind)
+            user = identity.create_user(tx, operator, organization_id=org["id"], username=login.username,
+                                        password=DEMO_PASSWORD, role="admin")
+            principals[login.username] = identity.principal_for_user(tx.conn, user)
+        investor, buyer, bank = (principals[u] for u in ("investor", "buyer", "bank"))
+
+        def holding(owner: Principal, name: str) -> int:
+            account = ledger.open_account(tx, operator, organization_id=owner.organization_id,
+                                          kind="holding", name=name)
+            return int(account["id"])
+
+        investor_account = holding(investor, "光伏持有账户 PV holding")
+        buyer_account = holding(buyer, "持有账户 Holding")
+        holding(bank, "持有账户 Holding")
+        project = ledger.register_project(tx, investor, name=PROJECT, methodology=METHODOLOGY, region=REGION,
+                                          owner_organization_id=investor.organization_id)
+        ledger.issue(tx, operator, registry=registry, project_id=project["id"], vintage=VINTAGE,
+                     period_start=date(VINTAGE, 1, 1), period_end=date(VINTAGE, 12, 31), quantity=ISSUED,
+                     account_id=investor_account, credit_type=credit_type)
+        ledger.transfer(tx, investor, from_account_id=investor_account, to_account_id=buyer_account,
+                        quantity=TRANSFERRED)
+        ledger.retire(tx, buyer, account_id=buyer_account, quantity=RETIRED, beneficiary=BUYER,
+                      purpose="Wujiang plant carbon neutrality 2025 / 吴江工厂2025年碳中和",
+                      period_start=date(2025, 1, 1), period_end=date(2025, 12, 31),
+                      note="Offsets part of the plant's 2025 purchased-electricity emissions")
+        ledger.pledge(tx, investor, account_id=investor_account, bank_organization_id=bank.organization_id,
+                      quantity=PLEDGED, note="Collateral for a PV working-capital loan / 光伏贷款质押")
+        tx.commit()
+    return True
+
+
+def demo_present(engine: Engine) -> bool:
+    """True when the database holds the demo registry (its operator organisation exists)."""
+    with engine.connect() as conn:
+        found = conn.execute(select(organizations.c.id).where(organizations.c.name == OPERATOR)).first()
+    return found is not None
