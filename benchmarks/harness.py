@@ -254,6 +254,11 @@ def _number(value: float | None, unit: str | None) -> str:
     return "—" if value is None else f"{value:,.0f} {unit or ''}".rstrip()
 
 
+def _ratio_text(ratio: float) -> str:
+    # Two significant digits for small ratios, so 0.0032 does not print as 0.00.
+    return f"{ratio:.2f}" if ratio >= 0.1 else f"{ratio:.2g}"
+
+
 def _target_text(figure: Figure) -> str:
     if figure.target is None:
         return "—"
@@ -286,7 +291,7 @@ def print_report(figures: Sequence[Figure], context: dict[str, Any], console: Co
     for figure in figures:
         baseline = "—" if figure.baseline_name is None else (
             f"{figure.baseline_name}: {_number(figure.baseline, figure.baseline_unit)}")
-        ratio = "—" if figure.ratio is None else f"{figure.ratio:.2f}"
+        ratio = "—" if figure.ratio is None else _ratio_text(figure.ratio)
         result = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[yellow]n/a[/]"}[figure.passed]
         figure_text = _number(figure.value, figure.unit)
         table.add_row(figure.benchmark, figure_text, baseline, ratio, _target_text(figure), result)

@@ -101,15 +101,31 @@ def balance(engine: Engine, account_id: int) -> tuple[int, int]:
 
 
 def holdings(engine: Engine, account_id: int) -> list[tuple[int, int, int, str]]:
-    """An account's blocks as (issuance_id, first, last, state), in serial order."""
+    """An account's units as runs (issuance_id, first, last, state) in serial order.
+
+    Adjacent blocks of one issuance in one state are shown as one run, so a test states what the account
+    holds, not how the ledger happens to cut it into rows.
+    """
     with engine.connect() as conn:
         rows = conn.execute(sa.select(blocks.c.issuance_id, blocks.c.first, blocks.c.last, blocks.c.state)
                             .where(blocks.c.account_id == account_id)
                             .order_by(blocks.c.issuance_id, blocks.c.first)).all()
-        return [tuple(r) for r in rows]  # type: ignore[misc]
+    runs: list[tuple[int, int, int, str]] = []
+    for issuance, first, last, state in rows:
+        if runs and runs[-1][0] == issuance and runs[-1][2] + 1 == first and runs[-1][3] == state:
+            runs[-1] = (issuance, runs[-1][1], last, state)
+        else:
+            runs.append((issuance, first, last, state))
+    return runs
 
 
 def invariant_problems(engine: Engine) -> list[str]:
     """What ``check_invariants`` finds wrong with the registry ([] when every invariant holds)."""
     with engine.connect() as conn:
         return check_invariants(conn)
+
+
+def detail_id(result: ledger.ActResult) -> int:
+    """The id of an act's kind-specific record: the issuance an ``issue`` made, the pledge a ``pledge`` made."""
+    assert result.detail is not None
+    return int(result.detail["id"])

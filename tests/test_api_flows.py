@@ -83,9 +83,9 @@ def test_issue_transfer_retire_pledge_release(api: Api, world: World) -> None:
     owner = api.ok(api.get(f"/accounts/{world.owner_account}", who=world.owner))["balances"]
     assert owner == {"available": 680, "pledged": 0, "retired": 0, "cancelled": 10, "revoked": 10}
     blocks = api.ok(api.get(f"/accounts/{world.buyer_account}/blocks", who=world.buyer))["items"]
+    # The released units merged back into the available block beside them.
     assert [(b["serial"], b["state"]) for b in blocks] == [
-        (f"{prefix}.1-100", "retired"), (f"{prefix}.101-150", "available"),
-        (f"{prefix}.151-300", "available")]
+        (f"{prefix}.1-100", "retired"), (f"{prefix}.101-300", "available")]
     retired_blocks = api.ok(api.get(f"/accounts/{world.buyer_account}/blocks", who=world.buyer,
                                     state="retired"))
     assert [b["quantity"] for b in retired_blocks["items"]] == [100]

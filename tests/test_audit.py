@@ -1,4 +1,4 @@
-"""Tamper tests: `audit verify` names the first bad entry whenever the journal or a ledger row is changed behind its back."""
+"""Tamper tests: `audit verify` names the first bad entry when the journal or a ledger row changes behind its back."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from tanhui.journal.audit import verify
-from tanhui.journal.tables import journal_entries
 from tanhui.journal.chain import canonical_json, canonical_value, entry_hash
+from tanhui.journal.tables import journal_entries
 from tests.factories import World
 
 
@@ -85,7 +85,9 @@ def test_deleted_journal_entry_is_named(busy: World) -> None:
 
 def test_deleted_last_entry_shows_even_with_the_head_rewound(busy: World) -> None:
     with busy.engine.connect() as conn:
-        last, previous = conn.execute(sa.text("SELECT seq, prev_hash FROM journal_entries ORDER BY seq DESC LIMIT 1")).one()
+        last, previous = conn.execute(
+            sa.text("SELECT seq, prev_hash FROM journal_entries ORDER BY seq DESC LIMIT 1")
+        ).one()
     _run(busy.engine, "DELETE FROM journal_entries WHERE seq = :seq", seq=last)
     _run(busy.engine, "UPDATE journal_head SET seq = :seq, hash = :hash", seq=last - 1, hash=previous)
     report = verify(busy.engine)
@@ -110,8 +112,8 @@ def test_reordered_entries_are_named(busy: World) -> None:
     [
         ("transfer", "UPDATE accounts SET available = available + 1000 WHERE id = (SELECT min(id) FROM accounts)"),
         ("retirement", "UPDATE retirements SET beneficiary = 'Someone else'"),
-        ("transfer", "UPDATE blocks SET account_id = (SELECT max(id) FROM accounts) WHERE state = 'available' "
-                     "AND id = (SELECT min(id) FROM blocks WHERE state = 'available')"),
+        ("transfer", "UPDATE blocks SET account_id = CASE WHEN account_id = 1 THEN 2 ELSE 1 END "
+                     "WHERE id = (SELECT min(id) FROM blocks WHERE state = 'available')"),
         ("issuance", "UPDATE issuances SET vintage = 2019"),
     ],
 )
@@ -154,7 +156,8 @@ def test_consistently_rewritten_chain_is_caught_only_by_the_anchor(busy: World) 
         for image in body["rows"].get("retirements", {}).values():
             image["beneficiary"] = "Forger"
         payload = canonical_json(body)
-        digest = entry_hash(seq=seq, at=canonical_value(at), kind=kind, actor=actor, payload=payload, prev_hash=previous)
+        digest = entry_hash(seq=seq, at=canonical_value(at), kind=kind, actor=actor, payload=payload,
+                            prev_hash=previous)
         rewritten.append({"seq": seq, "payload": payload, "prev_hash": previous, "hash": digest})
         previous = digest
     with _tamper(busy.engine) as conn:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -58,7 +60,7 @@ def _assert_exact(take: Take) -> None:
     assert take.quantity == take.last - take.first + 1 > 0
     pieces = sorted([(take.first, take.last), *take.remainders()])
     assert pieces[0][0] == block.first and pieces[-1][1] == block.last
-    assert all(a[1] + 1 == b[0] for a, b in zip(pieces, pieces[1:], strict=False))  # no gap, no overlap
+    assert all(a[1] + 1 == b[0] for a, b in pairwise(pieces))  # no gap, no overlap
     assert sum(last - first + 1 for first, last in pieces) == block.quantity
     assert take.whole == (len(pieces) == 1)
 
@@ -153,7 +155,8 @@ def test_cover_range_names_what_is_wrong() -> None:
     with pytest.raises(UnitsNotAvailable, match="unit 31 of the range 25-35 does not exist in this issuance"):
         cover_range(blocks, 25, 35, account_id=None)
     # Any account's units, when the act does not name one (a revocation by serial range).
-    assert [(t.block.id, t.first, t.last) for t in cover_range(blocks, 21, 22, account_id=None)] == [(3, 21, 22)]
+    anyones = cover_range(blocks, 21, 22, account_id=None)
+    assert [(t.block.id, t.first, t.last) for t in anyones] == [(3, 21, 22)]
     # Pledged units are found only when the act asks for them.
     pledged = [Block(4, 2, 1, 10, 1, State.PLEDGED, pledge_id=9)]
     with pytest.raises(UnitsNotAvailable, match="units 2-3 are pledged, not available"):
@@ -165,6 +168,6 @@ def test_ranges_merge_adjacent_takes_of_one_issuance_only() -> None:
     def block(number: int, issuance: int, first: int, last: int) -> Block:
         return Block(number, issuance, first, last, 1, State.AVAILABLE)
 
-    takes = [Take(block(1, 1, 1, 10), 1, 10), Take(block(2, 1, 11, 20), 11, 15), Take(block(3, 2, 1, 5), 1, 5),
-             Take(block(4, 1, 30, 40), 30, 31)]
+    takes = [Take(block(1, 1, 1, 10), 1, 10), Take(block(2, 1, 11, 20), 11, 15),
+             Take(block(3, 2, 1, 5), 1, 5), Take(block(4, 1, 30, 40), 30, 31)]
     assert ranges(takes) == [(1, 1, 15), (1, 30, 31), (2, 1, 5)]

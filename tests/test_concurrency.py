@@ -1,4 +1,4 @@
-"""Concurrent acts on both databases: each from its own thread and connection, started together by a barrier."""
+"""Concurrent acts on both databases: each in its own thread and connection, all started by one barrier."""
 
 from __future__ import annotations
 
@@ -86,7 +86,8 @@ def test_sixty_transfers_from_one_account_exactly_the_affordable_succeed(world: 
     iid = issued.detail["id"]  # type: ignore[index]
     assert units_of(succeeded) == [(iid, 25 * k + 1, 25 * k + 25) for k in range(40)]
     assert balance(world.engine, world.owner_account) == (0, 0)
-    received = [sum(o.act["quantity"] for o in succeeded if o.act["to_account_id"] == d) for d in destinations]
+    received = [sum(o.act["quantity"] for o in succeeded if o.act["to_account_id"] == d)
+                for d in destinations]
     assert [balance(world.engine, d) for d in destinations] == [(received[0], 0), (received[1], 0)]
     assert sum(received) == 1_000
     assert invariant_problems(world.engine) == []
@@ -111,14 +112,14 @@ def test_opposite_transfers_between_two_accounts_neither_deadlock_nor_lose_units
 def test_the_same_serial_range_is_transferred_once(world: World, holds_more: bool) -> None:
     issued = world.issue(1_000)
     if not holds_more:  # leave the owner exactly units 101-200
-        world.act(world.owner, "transfer", from_account_id=world.owner_account, to_account_id=world.owner_second,
-                  quantity=100)
-        world.act(world.owner, "transfer", from_account_id=world.owner_account, to_account_id=world.owner_second,
-                  serial_range=serial_range(issued, 201, 1_000))
+        for how in ({"quantity": 100}, {"serial_range": serial_range(issued, 201, 1_000)}):
+            world.act(world.owner, "transfer", from_account_id=world.owner_account,
+                      to_account_id=world.owner_second, **how)
     wanted = serial_range(issued, 101, 200)
     before = balance(world.engine, world.owner_account)
     outcomes = race(world, world.owner, [
-        transfer(world.owner, world.owner_account, world.buyer_account, serial_range=wanted) for _ in range(20)
+        transfer(world.owner, world.owner_account, world.buyer_account, serial_range=wanted)
+        for _ in range(20)
     ])
     winners = [o for o in outcomes if isinstance(o, ledger.ActResult)]
     losers = [o for o in outcomes if not isinstance(o, ledger.ActResult)]
@@ -136,7 +137,7 @@ def test_the_same_serial_range_is_transferred_once(world: World, holds_more: boo
 
 
 def test_splits_of_neighbouring_blocks_held_by_different_accounts_do_not_collide(world: World) -> None:
-    """Each act splits a block whose neighbours other acts split at the same time, under other accounts' locks.
+    """Each act splits a block while other acts, under other accounts' locks, split its neighbours.
 
     The blocks' neighbour keys reach across accounts, so this is where two acts that share no account meet.
     """
@@ -149,7 +150,8 @@ def test_splits_of_neighbouring_blocks_held_by_different_accounts_do_not_collide
                       serial_range=serial_range(issued, 100 * i + 1, 100 * i + 100))
         # The middle of each block, so every block's row changes both its first and its last unit.
         outcomes = race(world, world.owner, [
-            transfer(world.owner, source, target, serial_range=serial_range(issued, 100 * i + 41, 100 * i + 60))
+            transfer(world.owner, source, target,
+                     serial_range=serial_range(issued, 100 * i + 41, 100 * i + 60))
             for i, (source, target) in enumerate(zip(sources, targets, strict=True))
         ])
         assert all(isinstance(o, ledger.ActResult) for o in outcomes), [

@@ -1,9 +1,9 @@
-"""The database itself refuses direct SQL that would break an invariant, and ``check_invariants`` finds the rest.
+"""The database itself refuses direct SQL that breaks an invariant, and ``check_invariants`` finds the rest.
 
 Part one writes to the tables directly, as a buggy service or a careless operator with a SQL prompt would,
 and expects the database (constraints, deferred keys, triggers) to refuse.  Part two makes changes the
 database cannot see as wrong on their own (or makes them with its guards switched off) and expects the
-checker to name the broken invariant.  Part three tests the checker's pure replay against a unit-by-unit model.
+checker to name the broken invariant.  Part three tests the checker's pure replay against a per-unit model.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from tanhui.registry.blocks import Block
 from tanhui.registry.invariants import Movement, Run, history_problems, merge_runs, replay, tiling_problems
-from tests.factories import World, invariant_problems, serial_range, snapshot
+from tests.factories import World, detail_id, invariant_problems, serial_range, snapshot
 
 
 @pytest.fixture
@@ -35,13 +35,14 @@ def ledger(world: World) -> dict[str, Any]:
     issued = world.issue(100)
     world.act(world.owner, "transfer", from_account_id=world.owner_account, to_account_id=world.buyer_account,
               quantity=40)
-    world.act(world.owner, "retire", account_id=world.owner_account, quantity=10, beneficiary="B", purpose="P")
-    lien = world.act(world.owner, "pledge", account_id=world.owner_account, bank_organization_id=world.bank_org,
-                     serial_range=serial_range(issued, 51, 60))
+    world.act(world.owner, "retire", account_id=world.owner_account, quantity=10, beneficiary="B",
+              purpose="P")
+    lien = world.act(world.owner, "pledge", account_id=world.owner_account,
+                     bank_organization_id=world.bank_org, serial_range=serial_range(issued, 51, 60))
     assert invariant_problems(world.engine) == []
     with world.engine.connect() as conn:
-        block_ids = dict(conn.execute(sa.text("SELECT first, id FROM blocks")).all())
-    return {"issuance": issued.detail["id"], "block": block_ids, "pledge": lien.detail["id"],  # type: ignore[index]
+        block_ids = {first: id_ for first, id_ in conn.execute(sa.text("SELECT first, id FROM blocks"))}
+    return {"issuance": detail_id(issued), "block": block_ids, "pledge": detail_id(lien),
             "owner": world.owner_account, "buyer": world.buyer_account}
 
 
@@ -57,8 +58,9 @@ def _block_values(ledger: dict[str, Any], first: int, last: int, **changes: Any)
 
 
 INSERT_BLOCK = ("INSERT INTO blocks (issuance_id, first, last, quantity, issued_last, predecessor_last, "
-                "successor_first, account_id, state, pledge_id) VALUES (:issuance_id, :first, :last, :quantity, "
-                ":issued_last, :predecessor_last, :successor_first, :account_id, :state, :pledge_id)")
+                "successor_first, account_id, state, pledge_id) VALUES (:issuance_id, :first, :last, "
+                ":quantity, :issued_last, :predecessor_last, :successor_first, :account_id, :state, "
+                ":pledge_id)")
 
 # (statement, its parameters from the ledger fixture, what PostgreSQL says, what SQLite says: patterns)
 Attack = tuple[str, Callable[[dict[str, Any]], dict[str, Any]], str, str]
@@ -71,7 +73,8 @@ ATTACKS: dict[str, Attack] = {
     "insert-block-inside-another": (INSERT_BLOCK, lambda d: _block_values(d, 70, 80),
                                     "ex_blocks_overlap", "invariant 2"),
     # Reaching past the issuance breaks both the bounds and the successor rule; either may be reported.
-    "insert-block-beyond-the-issuance": (INSERT_BLOCK, lambda d: _block_values(d, 101, 110, successor_first=111),
+    "insert-block-beyond-the-issuance": (INSERT_BLOCK,
+                                         lambda d: _block_values(d, 101, 110, successor_first=111),
                                          "ck_blocks_(bounds|successor)", "ck_blocks_(bounds|successor)"),
     "insert-block-claiming-a-bigger-issuance": (
         INSERT_BLOCK, lambda d: _block_values(d, 101, 110, issued_last=110, successor_first=None),
@@ -96,16 +99,19 @@ ATTACKS: dict[str, Attack] = {
         "UPDATE blocks SET issuance_id = issuance_id + 1 WHERE id = :id", lambda d: {"id": d["block"][61]},
         "cannot change issuance", "cannot change issuance"),
     "move-a-retired-block": (
-        "UPDATE blocks SET account_id = :buyer WHERE id = :id", lambda d: {"id": d["block"][41], "buyer": d["buyer"]},
+        "UPDATE blocks SET account_id = :buyer WHERE id = :id",
+        lambda d: {"id": d["block"][41], "buyer": d["buyer"]},
         "invariant 4", "invariant 4"),
     "revive-a-retired-block": (
         "UPDATE blocks SET state = 'available' WHERE id = :id", lambda d: {"id": d["block"][41]},
         "invariant 4", "invariant 4"),
     "move-a-pledged-block-to-another-account": (
-        "UPDATE blocks SET account_id = :buyer WHERE id = :id", lambda d: {"id": d["block"][51], "buyer": d["buyer"]},
+        "UPDATE blocks SET account_id = :buyer WHERE id = :id",
+        lambda d: {"id": d["block"][51], "buyer": d["buyer"]},
         "invariant 6", "invariant 6"),
     "retire-a-pledged-block": (
-        "UPDATE blocks SET state = 'retired', pledge_id = NULL WHERE id = :id", lambda d: {"id": d["block"][51]},
+        "UPDATE blocks SET state = 'retired', pledge_id = NULL WHERE id = :id",
+        lambda d: {"id": d["block"][51]},
         "invariant 6", "invariant 6"),
     "drive-a-balance-negative": (
         "UPDATE accounts SET available = available - 41 WHERE id = :id", lambda d: {"id": d["owner"]},
@@ -113,12 +119,16 @@ ATTACKS: dict[str, Attack] = {
     "drive-a-pledged-balance-negative": (
         "UPDATE accounts SET pledged = -1 WHERE id = :id", lambda d: {"id": d["owner"]},
         "ck_accounts_pledged", "ck_accounts_pledged"),
-    "delete-a-block": ("DELETE FROM blocks WHERE id = :id", lambda d: {"id": d["block"][1]},
-                       "DELETE on blocks is not allowed", "blocks rows are never deleted"),
+    "delete-a-retired-block": ("DELETE FROM blocks WHERE id = :id", lambda d: {"id": d["block"][41]},
+                               "only an available block may merge", "only an available block may merge"),
+    "delete-a-pledged-block": ("DELETE FROM blocks WHERE id = :id", lambda d: {"id": d["block"][51]},
+                               "only an available block may merge", "only an available block may merge"),
     "update-a-journal-entry": ("UPDATE journal_entries SET actor = 'someone else'", lambda d: {},
-                               "UPDATE on journal_entries is not allowed", "journal_entries rows are append-only"),
+                               "UPDATE on journal_entries is not allowed",
+                               "journal_entries rows are append-only"),
     "delete-a-journal-entry": ("DELETE FROM journal_entries", lambda d: {},
-                               "DELETE on journal_entries is not allowed", "journal_entries rows are append-only"),
+                               "DELETE on journal_entries is not allowed",
+                               "journal_entries rows are append-only"),
     "update-a-movement": ("UPDATE movements SET last = last + 1", lambda d: {},
                           "UPDATE on movements is not allowed", "movements rows are append-only"),
     "delete-a-movement": ("DELETE FROM movements", lambda d: {},
@@ -150,16 +160,18 @@ def test_the_database_refuses_direct_sql_that_breaks_an_invariant(world: World, 
     # block after unit 90 (there is none), or the block starting at unit 61 that block 51-60 points to.
     "UPDATE blocks SET last = 90, quantity = 30, successor_first = 91 WHERE id = :id",
     "UPDATE blocks SET first = 65, quantity = 36, predecessor_last = 64 WHERE id = :id",
-], ids=["gap-after", "gap-before"])
-def test_a_block_shrunk_to_leave_a_gap_cannot_be_committed(world: World, ledger: dict[str, Any],
-                                                           statement: str) -> None:
+    # An available block may be deleted (merged into its neighbour), but only if the neighbours still meet.
+    "DELETE FROM blocks WHERE id = :id",
+], ids=["gap-after", "gap-before", "deleted"])
+def test_a_gap_left_in_the_blocks_cannot_be_committed(world: World, ledger: dict[str, Any],
+                                                      statement: str) -> None:
     before = snapshot(world.engine)
-    with pytest.raises(sa.exc.DBAPIError) as refused, world.engine.connect() as conn:
-        with conn.begin():
-            conn.execute(sa.text(statement), {"id": ledger["block"][61]})
-            # Within the transaction the shrink is accepted: the neighbour keys are checked at commit.
-            assert conn.execute(sa.text("SELECT sum(quantity) FROM blocks")).scalar_one() < 100
-    expected = "fk_blocks_successor" if world.engine.dialect.name == "postgresql" else "FOREIGN KEY constraint failed"
+    with pytest.raises(sa.exc.DBAPIError) as refused, world.engine.connect() as conn, conn.begin():
+        conn.execute(sa.text(statement), {"id": ledger["block"][61]})
+        # Within the transaction the change is accepted: the neighbour keys are checked at commit.
+        assert conn.execute(sa.text("SELECT sum(quantity) FROM blocks")).scalar_one() < 100
+    postgres = world.engine.dialect.name == "postgresql"
+    expected = "fk_blocks_successor" if postgres else "FOREIGN KEY constraint failed"
     assert expected in str(refused.value.orig)
     assert snapshot(world.engine) == before
     assert invariant_problems(world.engine) == []
@@ -168,8 +180,8 @@ def test_a_block_shrunk_to_leave_a_gap_cannot_be_committed(world: World, ledger:
 def test_a_split_done_by_hand_in_one_transaction_is_accepted(world: World, ledger: dict[str, Any]) -> None:
     """The guards do not get in the way of a correct split: shrink the row, insert the remainder, commit."""
     with world.engine.begin() as conn:
-        conn.execute(sa.text("UPDATE blocks SET last = 80, quantity = 20, successor_first = 81 WHERE id = :id"),
-                     {"id": ledger["block"][61]})
+        conn.execute(sa.text("UPDATE blocks SET last = 80, quantity = 20, successor_first = 81 "
+                             "WHERE id = :id"), {"id": ledger["block"][61]})
         conn.execute(sa.text(INSERT_BLOCK), _block_values(ledger, 81, 100, account_id=ledger["owner"]))
     # No movement records the split, but none is needed: the units did not change hands.
     assert invariant_problems(world.engine) == []
@@ -184,7 +196,7 @@ def _sql(engine: Engine, statement: str, **parameters: Any) -> None:
 
 @contextmanager
 def _unguarded(engine: Engine) -> Iterator[Connection]:
-    """A transaction with the ledger's triggers and foreign keys out of the way, as a superuser could arrange."""
+    """A transaction with the ledger's triggers and foreign keys switched off, as a superuser could do."""
     with engine.connect() as conn:
         if conn.dialect.name == "sqlite":
             # Before BEGIN: inside a transaction SQLite ignores these.
@@ -196,7 +208,8 @@ def _unguarded(engine: Engine) -> Iterator[Connection]:
             if conn.dialect.name == "postgresql":
                 conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
             else:
-                for (name,) in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'").all():
+                triggers = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'").all()
+                for (name,) in triggers:
                     conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
             yield conn
 
@@ -213,7 +226,8 @@ def test_units_moved_behind_the_ledgers_back_are_found(world: World, ledger: dic
                 "its blocks hold available 0")
     assert _has(problems, "invariant 5", f"account {ledger['buyer']} records available 40",
                 "its blocks hold available 80")
-    assert _has(problems, "invariant 3", f"the blocks have units 61-100 at account {ledger['buyer']} available",
+    assert _has(problems, "invariant 3",
+                f"the blocks have units 61-100 at account {ledger['buyer']} available",
                 f"the movements leave units 61-100 at account {ledger['owner']} available")
 
 
@@ -235,16 +249,17 @@ def test_units_retired_without_an_act_are_found(world: World, ledger: dict[str, 
 
 def _forged_act(conn: Connection, quantity: int) -> int:
     return int(conn.execute(sa.text(
-        "INSERT INTO acts (kind, quantity, actor, created_at) VALUES ('transfer', :q, 'forger', CURRENT_TIMESTAMP) "
-        "RETURNING id"), {"q": quantity}).scalar_one())
+        "INSERT INTO acts (kind, quantity, actor, created_at) "
+        "VALUES ('transfer', :q, 'forger', CURRENT_TIMESTAMP) RETURNING id"), {"q": quantity}).scalar_one())
 
 
 def _forge_movement(engine: Engine, ledger: dict[str, Any], first: int, last: int, source: str, to: str,
                     from_state: str, to_state: str) -> None:
     with engine.begin() as conn:
         conn.execute(sa.text(
-            "INSERT INTO movements (act_id, issuance_id, first, last, from_account_id, to_account_id, from_state, "
-            "to_state) VALUES (:act, :issuance, :first, :last, :source, :to, :from_state, :to_state)"),
+            "INSERT INTO movements (act_id, issuance_id, first, last, from_account_id, to_account_id, "
+            "from_state, to_state) VALUES (:act, :issuance, :first, :last, :source, :to, :from_state, "
+            ":to_state)"),
             {"act": _forged_act(conn, last - first + 1), "issuance": ledger["issuance"], "first": first,
              "last": last, "source": ledger[source], "to": ledger[to], "from_state": from_state,
              "to_state": to_state})
@@ -267,23 +282,25 @@ def test_history_that_spends_units_twice_is_found(world: World, ledger: dict[str
     # Units 1-40 went to the buyer; a second record of the owner sending them again is a double spend.
     _forge_movement(world.engine, ledger, 1, 40, "owner", "buyer", "available", "available")
     problems = invariant_problems(world.engine)
-    assert _has(problems, "invariant 5", "units 1-40", f"takes units from account {ledger['owner']} available",
+    assert _has(problems, "invariant 5", "units 1-40",
+                f"takes units from account {ledger['owner']} available",
                 f"were at account {ledger['buyer']} available")
 
 
 def test_an_act_whose_movements_do_not_add_up_is_found(world: World, ledger: dict[str, Any]) -> None:
     with world.engine.begin() as conn:
         act = _forged_act(conn, 5)
-    assert invariant_problems(world.engine) == [f"invariant 3: act {act} records 5 units but its movements move 0"]
+    assert invariant_problems(world.engine) == [
+        f"invariant 3: act {act} records 5 units but its movements move 0"]
 
 
 def test_an_issuance_without_blocks_is_found(world: World, ledger: dict[str, Any]) -> None:
     with world.engine.begin() as conn:
         act = _forged_act(conn, 10)
         issuance = conn.execute(sa.text(
-            "INSERT INTO issuances (act_id, project_id, registry, region, credit_type, vintage, period_start, "
-            "period_end, quantity, account_id, created_at) VALUES (:act, :project, 'TH', 'SIP', 'PHCER', 2024, "
-            "'2024-01-01', '2024-12-31', 10, :owner, CURRENT_TIMESTAMP) RETURNING id"),
+            "INSERT INTO issuances (act_id, project_id, registry, region, credit_type, vintage, "
+            "period_start, period_end, quantity, account_id, created_at) VALUES (:act, :project, 'TH', "
+            "'SIP', 'PHCER', 2024, '2024-01-01', '2024-12-31', 10, :owner, CURRENT_TIMESTAMP) RETURNING id"),
             {"act": act, "project": world.project, "owner": ledger["owner"]}).scalar_one()
     problems = invariant_problems(world.engine)
     assert f"invariant 3: units 1-10 of issuance {issuance} are in no block" in problems
@@ -305,7 +322,8 @@ def test_overlap_and_gaps_made_with_the_guards_off_are_found(world: World, ledge
         conn.execute(sa.text(INSERT_BLOCK), _block_values(ledger, 30, 45))
         conn.execute(sa.text("DELETE FROM blocks WHERE id = :id"), {"id": ledger["block"][61]})
     problems = invariant_problems(world.engine)
-    assert _has(problems, "invariant 2", f"blocks {ledger['block'][1]} (units 1-40)", "(units 30-45)", "overlap")
+    assert _has(problems, "invariant 2", f"blocks {ledger['block'][1]} (units 1-40)", "(units 30-45)",
+                "overlap")
     assert _has(problems, "invariant 3", "units 61-100", "in no block")
     assert _has(problems, "invariant 3", "issued 100 units but its blocks hold 76")
 
@@ -369,18 +387,18 @@ def test_replay_names_a_creation_that_does_not_match_the_issuance() -> None:
     _, problems = replay(1, 100, 7, [_movement(1, 1, 100, None, 7, None, "available"),
                                      _movement(2, 1, 10, None, 7, None, "available"),
                                      _movement(3, 95, 105, 7, 8, "available", "available")])
-    assert problems[0] == "invariant 3: movement 2 (act 2, units 1-10 of issuance 1) creates units that the " \
-                          "issuance already created"
-    assert problems[-1] == "invariant 3: movement 3 (act 3, units 95-105 of issuance 1) lies outside the " \
-                           "issuance's units 1-100"
+    assert problems[0] == ("invariant 3: movement 2 (act 2, units 1-10 of issuance 1) creates units that "
+                           "the issuance already created")
+    assert problems[-1] == ("invariant 3: movement 3 (act 3, units 95-105 of issuance 1) lies outside the "
+                            "issuance's units 1-100")
 
 
 def test_history_comparison_names_the_first_difference() -> None:
     now = [Run(1, 50, 7, "available"), Run(51, 100, 8, "available")]
     assert history_problems(1, now, now) == []
     assert history_problems(1, now, [Run(1, 100, 7, "available")]) == [
-        "invariant 3: issuance 1's blocks do not match its movements: the blocks have units 1-50 at account 7 "
-        "available where the movements leave units 1-100 at account 7 available"
+        "invariant 3: issuance 1's blocks do not match its movements: the blocks have units 1-50 at "
+        "account 7 available where the movements leave units 1-100 at account 7 available"
     ]
     assert merge_runs([Run(1, 5, 7, "available"), Run(6, 9, 7, "available"), Run(10, 12, 7, "retired")]) == [
         Run(1, 9, 7, "available"), Run(10, 12, 7, "retired")]
@@ -404,7 +422,7 @@ def _histories(draw: st.DrawFn) -> tuple[int, list[Movement]]:
 @settings(max_examples=300, deadline=None)
 def test_replay_agrees_with_a_unit_by_unit_model(case: tuple[int, list[Movement]]) -> None:
     quantity, history = case
-    units: list[tuple[int | None, str | None]] = [(1, "available")] * quantity
+    units: list[tuple[int, str]] = [(1, "available")] * quantity
     expected: set[tuple[str, int]] = set()  # (invariant, movement id)
     for m in history[1:]:
         if any(units[unit - 1] != (m.from_account_id, m.from_state) for unit in range(m.first, m.last + 1)):
@@ -415,7 +433,7 @@ def test_replay_agrees_with_a_unit_by_unit_model(case: tuple[int, list[Movement]
             expected.add(("6", m.id))
         units[m.first - 1:m.last] = [(m.to_account_id, m.to_state)] * (m.last - m.first + 1)
     runs, problems = replay(1, quantity, 1, history)
-    assert runs == merge_runs(Run(u, u, a, s) for u, (a, s) in enumerate(units, start=1))  # type: ignore[arg-type]
+    assert runs == merge_runs(Run(u, u, a, s) for u, (a, s) in enumerate(units, start=1))
     found = set()
     for problem in problems:
         match = re.match(r"invariant (\d): movement (\d+) ", problem)

@@ -21,7 +21,15 @@ from tanhui.identity.principal import Principal
 from tanhui.registry import ledger
 from tanhui.registry.tables import cancellations, pledges, retirements
 from tanhui.types import MAX_QUANTITY
-from tests.factories import World, balance, holdings, invariant_problems, serial_range, snapshot
+from tests.factories import (
+    World,
+    balance,
+    detail_id,
+    holdings,
+    invariant_problems,
+    serial_range,
+    snapshot,
+)
 
 A, P, R, C, X = "available", "pledged", "retired", "cancelled", "revoked"
 
@@ -47,15 +55,15 @@ def _transfer(world: World, source: int, to: int, **how: Any) -> ledger.ActResul
 
 def test_issue_creates_one_block_with_its_serial(world: World) -> None:
     issued = world.issue(500_000)
-    assert issued.serials == [f"TH1.SIP.PHCER.P{world.project}.V2024.I{issued.detail['id']}.1-500000"]  # type: ignore[index]
+    assert issued.serials == [f"TH1.SIP.PHCER.P{world.project}.V2024.I{detail_id(issued)}.1-500000"]
     assert balance(world.engine, world.owner_account) == (500_000, 0)
-    assert holdings(world.engine, world.owner_account) == [(issued.detail["id"], 1, 500_000, A)]  # type: ignore[index]
+    assert holdings(world.engine, world.owner_account) == [(detail_id(issued), 1, 500_000, A)]
 
 
 def test_transfer_by_quantity_takes_the_first_issued_units_first(world: World) -> None:
     older = world.issue(100)
     newer = world.issue(100, vintage=2023)
-    i1, i2 = older.detail["id"], newer.detail["id"]  # type: ignore[index]
+    i1, i2 = detail_id(older), detail_id(newer)
     moved = _transfer(world, world.owner_account, world.buyer_account, quantity=150)
     assert moved.serials == [serial_range(older, 1, 100), serial_range(newer, 1, 50)]
     assert moved.act["quantity"] == 150
@@ -67,26 +75,27 @@ def test_transfer_by_quantity_takes_the_first_issued_units_first(world: World) -
 
 def test_transfer_by_quantity_follows_serial_order_within_an_issuance(world: World) -> None:
     issued = world.issue(100)
-    iid = issued.detail["id"]  # type: ignore[index]
-    # Units 1-10 leave and come back, so the owner holds two blocks: 11-100 (older row) and 1-10.
-    _transfer(world, world.owner_account, world.buyer_account, serial_range=serial_range(issued, 1, 10))
-    _transfer(world, world.buyer_account, world.owner_account, quantity=10)
+    iid = detail_id(issued)
+    # The owner keeps units 1-10 and 21-100; the next 15 by quantity are 1-10, then 21-25.
+    _transfer(world, world.owner_account, world.buyer_account, serial_range=serial_range(issued, 11, 20))
     moved = _transfer(world, world.owner_account, world.buyer_account, quantity=15)
-    assert moved.serials == [serial_range(issued, 1, 15)]
-    assert holdings(world.engine, world.buyer_account) == [(iid, 1, 10, A), (iid, 11, 15, A)]
-    assert holdings(world.engine, world.owner_account) == [(iid, 16, 100, A)]
+    assert moved.serials == [serial_range(issued, 1, 10), serial_range(issued, 21, 25)]
+    assert holdings(world.engine, world.buyer_account) == [(iid, 1, 25, A)]
+    assert holdings(world.engine, world.owner_account) == [(iid, 26, 100, A)]
+    assert balance(world.engine, world.buyer_account) == (25, 0)
 
 
-def test_transfer_by_serial_range_splits_every_block_it_spans_exactly(world: World) -> None:
+def test_transfer_by_serial_range_takes_exactly_that_range(world: World) -> None:
     issued = world.issue(1000)
-    iid = issued.detail["id"]  # type: ignore[index]
+    iid = detail_id(issued)
     _transfer(world, world.owner_account, world.buyer_account, serial_range=serial_range(issued, 101, 200))
     _transfer(world, world.owner_account, world.buyer_account, serial_range=serial_range(issued, 201, 300))
-    moved = _transfer(world, world.buyer_account, world.owner_second, serial_range=serial_range(issued, 151, 250))
+    moved = _transfer(world, world.buyer_account, world.owner_second,
+                      serial_range=serial_range(issued, 151, 250))
     assert moved.serials == [serial_range(issued, 151, 250)]
-    assert [(m["first"], m["last"]) for m in moved.movements] == [(151, 200), (201, 250)]
+    assert sum(m["last"] - m["first"] + 1 for m in moved.movements) == 100
     assert holdings(world.engine, world.buyer_account) == [(iid, 101, 150, A), (iid, 251, 300, A)]
-    assert holdings(world.engine, world.owner_second) == [(iid, 151, 200, A), (iid, 201, 250, A)]
+    assert holdings(world.engine, world.owner_second) == [(iid, 151, 250, A)]
     assert holdings(world.engine, world.owner_account) == [(iid, 1, 100, A), (iid, 301, 1000, A)]
     assert balance(world.engine, world.buyer_account) == (100, 0)
     assert balance(world.engine, world.owner_second) == (100, 0)
@@ -103,7 +112,7 @@ def test_a_single_unit_serial_moves_one_unit(world: World) -> None:
 
 def test_retire_ends_units_with_beneficiary_and_purpose(world: World) -> None:
     issued = world.issue(1000)
-    iid = issued.detail["id"]  # type: ignore[index]
+    iid = detail_id(issued)
     retired = world.act(world.owner, "retire", account_id=world.owner_account, quantity=300,
                         beneficiary="Suzhou Plant 1", purpose="2024 carbon neutrality",
                         period_start=date(2024, 1, 1), period_end=date(2024, 12, 31), note="scope 2")
@@ -122,14 +131,14 @@ def test_retire_ends_units_with_beneficiary_and_purpose(world: World) -> None:
 
 def test_cancel_for_compliance_names_the_year_and_regulatory_the_reason(world: World) -> None:
     issued = world.issue(100)
-    iid = issued.detail["id"]  # type: ignore[index]
+    iid = detail_id(issued)
     surrender = world.act(world.operator, "cancel", account_id=world.owner_account, quantity=30,
                           purpose="compliance", compliance_year=2025)
     regulatory = world.act(world.operator, "cancel", account_id=world.owner_account, quantity=20,
                            purpose="regulatory", reason="court order 17")
     assert surrender.serials == [serial_range(issued, 1, 30)]
     assert regulatory.act["reason"] == "court order 17"
-    assert holdings(world.engine, world.owner_account) == [(iid, 1, 30, C), (iid, 31, 50, C), (iid, 51, 100, A)]
+    assert holdings(world.engine, world.owner_account) == [(iid, 1, 50, C), (iid, 51, 100, A)]
     assert balance(world.engine, world.owner_account) == (50, 0)
     with world.engine.connect() as conn:
         rows = conn.execute(sa.select(cancellations.c.purpose, cancellations.c.compliance_year)
@@ -139,32 +148,35 @@ def test_cancel_for_compliance_names_the_year_and_regulatory_the_reason(world: W
 
 def test_pledge_holds_units_in_place_until_the_bank_releases_them(world: World) -> None:
     issued = world.issue(100)
-    iid = issued.detail["id"]  # type: ignore[index]
-    lien = world.act(world.owner, "pledge", account_id=world.owner_account, bank_organization_id=world.bank_org,
-                     serial_range=serial_range(issued, 21, 60), note="loan 7")
+    iid = detail_id(issued)
+    lien = world.act(world.owner, "pledge", account_id=world.owner_account,
+                     bank_organization_id=world.bank_org, serial_range=serial_range(issued, 21, 60),
+                     note="loan 7")
     assert lien.serials == [serial_range(issued, 21, 60)]
     assert balance(world.engine, world.owner_account) == (60, 40)
-    assert holdings(world.engine, world.owner_account) == [(iid, 1, 20, A), (iid, 21, 60, P), (iid, 61, 100, A)]
-    released = world.act(world.bank, "release", pledge_id=lien.detail["id"])  # type: ignore[index]
+    assert holdings(world.engine, world.owner_account) == [(iid, 1, 20, A), (iid, 21, 60, P),
+                                                           (iid, 61, 100, A)]
+    released = world.act(world.bank, "release", pledge_id=detail_id(lien))
     assert released.serials == [serial_range(issued, 21, 60)]
     assert balance(world.engine, world.owner_account) == (100, 0)
-    assert holdings(world.engine, world.owner_account) == [(iid, 1, 20, A), (iid, 21, 60, A), (iid, 61, 100, A)]
+    assert holdings(world.engine, world.owner_account) == [(iid, 1, 100, A)]
     with world.engine.connect() as conn:
-        status = conn.execute(sa.select(pledges.c.status).where(pledges.c.id == lien.detail["id"])).scalar_one()  # type: ignore[index]
+        status = conn.execute(sa.select(pledges.c.status)
+                              .where(pledges.c.id == detail_id(lien))).scalar_one()
     assert status == "released"
 
 
 def test_the_operator_may_release_a_pledge(world: World) -> None:
     world.issue(100)
-    lien = world.act(world.owner, "pledge", account_id=world.owner_account, bank_organization_id=world.bank_org,
-                     quantity=10)
-    world.act(world.operator, "release", pledge_id=lien.detail["id"])  # type: ignore[index]
+    lien = world.act(world.owner, "pledge", account_id=world.owner_account,
+                     bank_organization_id=world.bank_org, quantity=10)
+    world.act(world.operator, "release", pledge_id=detail_id(lien))
     assert balance(world.engine, world.owner_account) == (100, 0)
 
 
 def test_revoke_by_serial_range_across_two_accounts(world: World) -> None:
     issued = world.issue(1000)
-    iid = issued.detail["id"]  # type: ignore[index]
+    iid = detail_id(issued)
     _transfer(world, world.owner_account, world.buyer_account, quantity=100)
     revoked = world.act(world.operator, "revoke", serial_range=serial_range(issued, 51, 150),
                         reason="double counted meter")
@@ -179,21 +191,22 @@ def test_revoke_by_serial_range_across_two_accounts(world: World) -> None:
 
 def test_revoke_by_account_and_quantity(world: World) -> None:
     issued = world.issue(100)
-    iid = issued.detail["id"]  # type: ignore[index]
+    iid = detail_id(issued)
     revoked = world.act(world.operator, "revoke", account_id=world.owner_account, quantity=25, reason="audit")
     assert revoked.act["account_id"] == world.owner_account
     assert holdings(world.engine, world.owner_account) == [(iid, 1, 25, X), (iid, 26, 100, A)]
     assert balance(world.engine, world.owner_account) == (75, 0)
 
 
-def test_every_act_is_recorded_in_the_lifecycle_of_its_units(world: World) -> None:
-    issued = world.issue(100)
+def test_every_act_records_the_movements_of_its_units_in_order(world: World) -> None:
+    world.issue(100)
     _transfer(world, world.owner_account, world.buyer_account, quantity=40)
-    world.act(world.buyer, "retire", account_id=world.buyer_account, quantity=40, beneficiary="B", purpose="P")
+    world.act(world.buyer, "retire", account_id=world.buyer_account, quantity=40, beneficiary="B",
+              purpose="P")
     with world.engine.connect() as conn:
-        moves = conn.execute(sa.text("SELECT first, last, from_state, to_state FROM movements ORDER BY id")).all()
+        moves = conn.execute(sa.text("SELECT first, last, from_state, to_state FROM movements ORDER BY id")
+                             ).all()
     assert [tuple(m) for m in moves] == [(1, 100, None, A), (1, 40, A, A), (1, 40, A, R)]
-    assert issued.serials == [serial_range(issued, 1, 100)]
 
 
 # ---------------------------------------------------------------- refusals
@@ -202,15 +215,16 @@ def test_every_act_is_recorded_in_the_lifecycle_of_its_units(world: World) -> No
 def busy(world: World) -> dict[str, Any]:
     """1,000 units: 1-10 retired, 11-20 cancelled, 21-30 revoked, 31-40 pledged, 41-1000 available."""
     issued = world.issue(1000)
-    world.act(world.owner, "retire", account_id=world.owner_account, quantity=10, beneficiary="B", purpose="P")
+    world.act(world.owner, "retire", account_id=world.owner_account, quantity=10, beneficiary="B",
+              purpose="P")
     world.act(world.operator, "cancel", account_id=world.owner_account, quantity=10, purpose="compliance",
               compliance_year=2025)
     world.act(world.operator, "revoke", account_id=world.owner_account, quantity=10, reason="audit")
-    lien = world.act(world.owner, "pledge", account_id=world.owner_account, bank_organization_id=world.bank_org,
-                     quantity=10)
+    lien = world.act(world.owner, "pledge", account_id=world.owner_account,
+                     bank_organization_id=world.bank_org, quantity=10)
     assert balance(world.engine, world.owner_account) == (960, 10)
     return {"issued": issued, "serial": lambda first, last: serial_range(issued, first, last),
-            "pledge": lien.detail["id"]}  # type: ignore[index]
+            "pledge": detail_id(lien)}
 
 
 Refusal = Callable[[World, dict[str, Any]], tuple[Principal, str, dict[str, Any]]]
@@ -226,19 +240,19 @@ def _from_owner(**how: Any) -> Refusal:
 
 
 def _serial(first: int, last: int) -> Callable[[World, dict[str, Any]], str]:
-    return lambda w, b: b["serial"](first, last)  # type: ignore[no-any-return]
+    return lambda w, b: b["serial"](first, last)
 
 
 def _tweaked(old: str, new: str) -> Callable[[World, dict[str, Any]], str]:
     """A serial of units 41-50 with one part changed."""
-    return lambda w, b: b["serial"](41, 50).replace(old, new, 1)  # type: ignore[no-any-return]
+    return lambda w, b: b["serial"](41, 50).replace(old, new, 1)
 
 
 def _issue(**changes: Any) -> Refusal:
     def build(w: World, b: dict[str, Any]) -> tuple[Principal, str, dict[str, Any]]:
-        kwargs = {"registry": "TH", "project_id": w.project, "vintage": 2024, "period_start": date(2024, 1, 1),
-                  "period_end": date(2024, 12, 31), "quantity": 100, "account_id": w.owner_account,
-                  "credit_type": "PHCER", **changes}
+        kwargs = {"registry": "TH", "project_id": w.project, "vintage": 2024,
+                  "period_start": date(2024, 1, 1), "period_end": date(2024, 12, 31), "quantity": 100,
+                  "account_id": w.owner_account, "credit_type": "PHCER", **changes}
         return w.operator, "issue", kwargs
     return build
 
@@ -251,7 +265,7 @@ def _act(who: str, name: str, **kwargs: Any) -> Refusal:
 
 
 def _account(name: str) -> Callable[[World, dict[str, Any]], int]:
-    return lambda w, b: getattr(w, name)  # type: ignore[no-any-return]
+    return lambda w, b: getattr(w, name)
 
 
 _TOMORROW = date.today() + timedelta(days=2)
@@ -260,8 +274,8 @@ REFUSALS: list[Any] = [
     pytest.param(_act("owner", "transfer", from_account_id=_account("owner_account"),
                       to_account_id=_account("owner_account"), quantity=1),
                  InvalidRequest, "two different accounts", id="same-account"),
-    pytest.param(_from_owner(quantity=961), InsufficientHoldings, "holds 960 available units; 961 were asked for",
-                 id="insufficient-holdings"),
+    pytest.param(_from_owner(quantity=961), InsufficientHoldings,
+                 "holds 960 available units; 961 were asked for", id="insufficient-holdings"),
     pytest.param(_from_owner(serial_range=_serial(5, 8)), UnitsNotAvailable, "units 5-8 are retired",
                  id="retired-units"),
     pytest.param(_from_owner(serial_range=_serial(11, 12)), UnitsNotAvailable, "units 11-12 are cancelled",
@@ -287,8 +301,8 @@ REFUSALS: list[Any] = [
                       bank_organization_id=_account("bank_org"), quantity=1),
                  PermissionDenied, "belongs to another organisation", id="pledge-foreign-account"),
     pytest.param(lambda w, b: (Principal("user:owner-viewer", w.owner_org, "project_owner", "viewer"),
-                               "transfer", {"from_account_id": w.owner_account, "to_account_id": w.buyer_account,
-                                            "quantity": 1}),
+                               "transfer", {"from_account_id": w.owner_account,
+                                            "to_account_id": w.buyer_account, "quantity": 1}),
                  PermissionDenied, "viewer role", id="viewer-role"),
     pytest.param(_act("owner", "transfer", from_account_id=_account("owner_account"), to_account_id=10**9,
                       quantity=1), NotFound, f"account {10**9} does not exist", id="unknown-account"),
@@ -321,9 +335,11 @@ REFUSALS: list[Any] = [
     pytest.param(_from_owner(serial_range="not a serial"), InvalidRequest, "is not a serial",
                  id="malformed-serial"),
     pytest.param(_from_owner(quantity=0), InvalidRequest, "quantity must be positive, got 0", id="zero"),
-    pytest.param(_from_owner(quantity=-5), InvalidRequest, "quantity must be positive, got -5", id="negative"),
+    pytest.param(_from_owner(quantity=-5), InvalidRequest, "quantity must be positive, got -5",
+                 id="negative"),
     pytest.param(_from_owner(quantity=True), InvalidRequest, "whole number of kgCO2e, not True", id="bool"),
-    pytest.param(_from_owner(quantity=2.5), InvalidRequest, "whole number of kgCO2e, not 2.5", id="fractional"),
+    pytest.param(_from_owner(quantity=2.5), InvalidRequest, "whole number of kgCO2e, not 2.5",
+                 id="fractional"),
     pytest.param(_from_owner(quantity="10"), InvalidRequest, "whole number of kgCO2e, not '10'", id="text"),
     pytest.param(_from_owner(quantity=MAX_QUANTITY + 1), InvalidRequest, "exceeds the largest allowed",
                  id="huge"),
@@ -331,7 +347,8 @@ REFUSALS: list[Any] = [
     pytest.param(_from_owner(quantity=10, serial_range=_serial(41, 50)), InvalidRequest,
                  "exactly one of quantity and serial_range", id="both"),
     pytest.param(_act("owner", "retire", account_id=_account("owner_account"), beneficiary=" ", purpose="P",
-                      quantity=1), InvalidRequest, "beneficiary is required", id="retire-without-beneficiary"),
+                      quantity=1), InvalidRequest, "beneficiary is required",
+                 id="retire-without-beneficiary"),
     pytest.param(_act("owner", "retire", account_id=_account("owner_account"), beneficiary="B", purpose="P",
                       quantity=1, period_start=date(2024, 1, 1)), InvalidRequest,
                  "give both period_start and period_end", id="retire-half-period"),
@@ -361,7 +378,8 @@ REFUSALS: list[Any] = [
                  id="issue-vintage-outside-period"),
     pytest.param(_issue(period_start=date(2024, 12, 31), period_end=date(2024, 1, 1)), InvalidRequest,
                  "after it ends", id="issue-period-reversed"),
-    pytest.param(_issue(project_id=10**9), NotFound, f"project {10**9} does not exist", id="issue-unknown-project"),
+    pytest.param(_issue(project_id=10**9), NotFound, f"project {10**9} does not exist",
+                 id="issue-unknown-project"),
     pytest.param(lambda w, b: (w.owner, "issue", _issue()(w, b)[2]), PermissionDenied,
                  "only the registry operator may issue", id="issue-by-non-operator"),
 ]

@@ -10,37 +10,58 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from types import TracebackType
-from functools import lru_cache
 from typing import Any, Self
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection, Engine, RowMapping
-from sqlalchemy.sql import ColumnElement, Insert
+from sqlalchemy.sql import ColumnElement
 
-from tanhui.db import WRITE
+from tanhui.db import WRITE, end_turn, take_turn
 from tanhui.journal.chain import canonical_json, canonical_value, entry_hash, secret_digest
 from tanhui.journal.tables import journal_entries, journal_head
+from tanhui.prepared import Prepared
 from tanhui.types import utcnow
 
 # Columns the journal keeps only a digest of.
 SECRET_COLUMNS = {("users", "password_hash"), ("api_keys", "secret_hash")}
 
+# The journal's statements.  The guarded increment takes the head's row lock; RETURNING gives the new
+# sequence and, since the hash column is untouched, the previous entry's hash.
+_ADVANCE_HEAD = Prepared(
+    update(journal_head).where(journal_head.c.id == 1)
+    .values(seq=journal_head.c.seq + bindparam("count")).returning(journal_head.c.seq, journal_head.c.hash)
+)
+_APPEND = Prepared(insert(journal_entries), column_keys=[c.name for c in journal_entries.columns])
+_SET_HEAD_HASH = Prepared(update(journal_head).where(journal_head.c.id == 1).values(hash=bindparam("head_hash")))
 
-@lru_cache(maxsize=None)
-def _inserting(table: Table) -> Insert:
-    """One INSERT … RETURNING statement per table, built once: building statements costs more than running them."""
-    return insert(table).returning(*table.columns)
+
+@cache
+def _inserting(table: Table, columns: tuple[str, ...]) -> Prepared:
+    """One INSERT … RETURNING per table and set of columns, prepared once."""
+    return Prepared(insert(table).returning(*table.columns), column_keys=list(columns))
+
+
+@cache
+def _deleting(table: Table) -> Prepared:
+    return Prepared(delete(table).where(*(column == bindparam(column.name) for column in table.primary_key.columns)))
+
+
+@cache
+def _imaged(table: Table) -> tuple[tuple[str, bool], ...]:
+    """Each column's name and whether the journal keeps only its digest."""
+    return tuple((column.name, (table.name, column.name) in SECRET_COLUMNS) for column in table.columns)
 
 
 def row_image(table: Table, row: Mapping[Any, Any]) -> dict[str, Any]:
     """The journal's canonical picture of a row: every column, secrets as digests."""
     image = {}
-    for column in table.columns:
-        value = row[column.name]
-        if (table.name, column.name) in SECRET_COLUMNS and value is not None:
+    for name, secret in _imaged(table):
+        value = row[name]
+        if secret and value is not None:
             value = secret_digest(value)
-        image[column.name] = canonical_value(value)
+        image[name] = canonical_value(value)
     return image
 
 
@@ -53,7 +74,8 @@ def row_key(table: Table, row: Mapping[Any, Any]) -> str:
 class _Entry:
     kind: str
     summary: dict[str, Any]
-    rows: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    # Table → primary key → after-image, or None for a row the entry deleted.
+    rows: dict[str, dict[str, dict[str, Any] | None]] = field(default_factory=dict)
 
 
 class UnitOfWork:
@@ -62,14 +84,21 @@ class UnitOfWork:
     def __init__(self, engine: Engine, actor: str, *, write: bool = True) -> None:
         self.engine = engine
         self.actor = actor
-        self.write = write
+        self.writes = write
         self.conn: Connection
         self._entries: list[_Entry] = []
         self._committed = False
+        self._turn: int | None = None
 
     def __enter__(self) -> Self:
-        self.conn = self.engine.connect().execution_options(**{WRITE: self.write})
-        self.conn.begin()
+        self.conn = self.engine.connect().execution_options(**{WRITE: self.writes})
+        try:
+            if self.writes:
+                self._turn = take_turn(self.conn)
+            self.conn.begin()
+        except BaseException:
+            self._end()
+            raise
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -77,6 +106,12 @@ class UnitOfWork:
         try:
             if not self._committed:
                 self.conn.rollback()
+        finally:
+            self._end()
+
+    def _end(self) -> None:
+        try:
+            self._give_turn()
         finally:
             self.conn.close()
 
@@ -93,18 +128,27 @@ class UnitOfWork:
         self._current().summary.update({k: canonical_value(v) for k, v in summary.items()})
 
     def insert(self, table: Table, values: Mapping[str, Any]) -> RowMapping:
-        row = self.conn.execute(_inserting(table), dict(values)).mappings().one()
-        self._remember(table, row)
-        return row
+        return self.write(table, _inserting(table, tuple(values)), values)[0]
 
     def update(self, table: Table, where: ColumnElement[bool], values: Mapping[str, Any]) -> list[RowMapping]:
         """Update the rows matching ``where``; returns them as stored (empty when none matched)."""
-        rows = self.conn.execute(
-            update(table).where(where).values(**values).returning(*table.columns)
-        ).mappings().all()
+        statement = update(table).where(where).values(**values).returning(*table.columns)
+        rows = self.conn.execute(statement).mappings().all()
         for row in rows:
             self._remember(table, row)
         return list(rows)
+
+    def write(self, table: Table, statement: Prepared, params: Mapping[str, Any] | None = None) -> list[RowMapping]:
+        """Run a prepared INSERT or UPDATE … RETURNING every column of ``table``; the hot paths prepare theirs."""
+        rows = statement.rows(self.conn, params)
+        for row in rows:
+            self._remember(table, row)
+        return rows
+
+    def delete(self, table: Table, key: Mapping[Any, Any]) -> None:
+        """Delete one row by primary key; the journal records its absence."""
+        _deleting(table).rows(self.conn, {column.name: key[column.name] for column in table.primary_key.columns})
+        self._current().rows.setdefault(table.name, {})[row_key(table, key)] = None
 
     def _current(self) -> _Entry:
         if not self._entries:
@@ -120,29 +164,27 @@ class UnitOfWork:
             self._append_journal()
         self.conn.commit()
         self._committed = True
+        self._give_turn()
+
+    def _give_turn(self) -> None:
+        if self._turn is not None:
+            end_turn(self._turn)
+            self._turn = None
 
     def _append_journal(self) -> None:
-        count = len(self._entries)
-        # The guarded increment takes the head's row lock; RETURNING gives the new sequence and, since the
-        # hash column is untouched, the previous entry's hash.
-        head = self.conn.execute(
-            update(journal_head).where(journal_head.c.id == 1)
-            .values(seq=journal_head.c.seq + count).returning(journal_head.c.seq, journal_head.c.hash)
-        ).one()
-        seq = head.seq - count
-        prev = head.hash
-        now = utcnow()
+        # Everything that does not depend on the previous entry is done before the head is locked.
+        payloads = [canonical_json({"summary": item.summary, "rows": item.rows}) for item in self._entries]
+        head = _ADVANCE_HEAD.rows(self.conn, {"count": len(payloads)})[0]
+        now = utcnow()  # under the lock, so entries' times follow their order
         at = canonical_value(now)
-        rows = []
-        for item in self._entries:
+        seq, prev = head["seq"] - len(payloads), head["hash"]
+        for item, payload in zip(self._entries, payloads, strict=True):
             seq += 1
-            payload = canonical_json({"summary": item.summary, "rows": item.rows})
             digest = entry_hash(seq=seq, at=at, kind=item.kind, actor=self.actor, payload=payload, prev_hash=prev)
-            rows.append({"seq": seq, "at": now, "kind": item.kind, "actor": self.actor, "payload": payload,
-                         "prev_hash": prev, "hash": digest})
+            _APPEND.rows(self.conn, {"seq": seq, "at": now, "kind": item.kind, "actor": self.actor,
+                                     "payload": payload, "prev_hash": prev, "hash": digest})
             prev = digest
-        self.conn.execute(insert(journal_entries), rows)
-        self.conn.execute(update(journal_head).where(journal_head.c.id == 1).values(hash=prev))
+        _SET_HEAD_HASH.rows(self.conn, {"head_hash": prev})
 
 
 def read_one(conn: Connection, table: Table, where: ColumnElement[bool]) -> RowMapping | None:

@@ -59,8 +59,9 @@ class AuditReport:
         self.problems.append(Problem(seq, message, check))
 
 
-# Images the fold expects, per table and primary key: (image, seq of the entry that last wrote it).
-_Fold = dict[str, dict[str, tuple[dict[str, Any], int]]]
+# Images the fold expects, per table and primary key: (image, or None once deleted; seq of the entry that last
+# wrote it).
+_Fold = dict[str, dict[str, tuple[dict[str, Any] | None, int]]]
 
 
 def verify(engine: Engine, *, expect_head: str | None = None) -> AuditReport:
@@ -149,6 +150,10 @@ def _compare_tables(conn: Connection, fold: _Fold, report: AuditReport) -> None:
                                  "(written directly in the database)", "rows")
                 continue
             image, seq = expected[key]
+            if image is None:
+                report.add(seq, f"{table.name} row {key} was deleted by journal entry #{seq} but is in the database",
+                           "rows")
+                continue
             for column, value in actual.items():
                 if image.get(column) != value:
                     report.add(seq, f"{table.name} row {key} differs from journal entry #{seq}: {column} is "
@@ -156,4 +161,6 @@ def _compare_tables(conn: Connection, fold: _Fold, report: AuditReport) -> None:
                     break
         for key in expected.keys() - seen:
             image, seq = expected[key]
+            if image is None:
+                continue
             report.add(seq, f"{table.name} row {key}, written by journal entry #{seq}, was deleted", "rows")

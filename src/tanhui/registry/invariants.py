@@ -11,8 +11,10 @@ The invariants (issue 2), each with the mechanism that upholds it:
 3. **Per issuance, the issued quantity equals the sum of its blocks over all states, always.**
    Database: ``ck_blocks_bounds`` and ``fk_blocks_issuance`` keep every block inside 1..issued quantity; the
    deferred keys ``fk_blocks_predecessor`` / ``fk_blocks_successor`` make every block's neighbours exist at
-   commit, so with no overlap there is no gap; the ``blocks_no_delete`` trigger forbids deleting a block.
-   Ledger: acts only split blocks (shrink the row, insert the remainders), never create units.
+   commit, so with no overlap there is no gap; the ``blocks_delete_guard`` trigger lets only an available
+   block be deleted (merged into its neighbour), never an issuance's last one, and the neighbour keys
+   refuse the deletion at commit unless the merged block covers its units.  Ledger: acts only split and
+   merge blocks, never create units.
 4. **Retired, cancelled and revoked units never move again.**
    Database: trigger ``blocks_guard`` (PostgreSQL) / ``blocks_final`` (SQLite) refuses any change to a
    block in a final state; movements are append-only, so history cannot be rewritten.
@@ -20,16 +22,19 @@ The invariants (issue 2), each with the mechanism that upholds it:
    Database: ``ck_accounts_available`` / ``ck_accounts_pledged``.  Lock discipline
    (``ledger.change_balances``): every act first changes the balances of the accounts it touches with
    guarded updates, in ascending account id, and only then reads and splits those accounts' blocks, which
-   nobody else can touch meanwhile.
+   nobody else can touch meanwhile (the issuances whose blocks it splits are locked next, in ascending id,
+   because a split changes keys that other accounts' neighbouring blocks refer to).
 6. **Pledged units do not move.**
    Database: trigger ``blocks_guard`` (PostgreSQL) / ``blocks_pledged`` (SQLite) lets a pledged block change
    only back to available in the same account (the bank's release).
 
-The database refuses any single write that breaks them; ``check_invariants`` proves, from the rows as they
-are, that nothing got past: it checks 1-3 over blocks and issuances, 5 over accounts and their blocks, the
-active pledges against their blocks, and replays every issuance's movements from its creation, refusing
-anything that moved units from where they were not (5), out of a final state (4) or out of a pledge other
-than by release (6), and requiring the replay to end exactly where the blocks are now.
+The database refuses the writes that break them, with two exceptions that only the services' discipline
+prevents: a balance that stops matching its blocks (invariant 5 is guarded by the checks only as far as
+"never below zero") and an issuance row written with no blocks at all.  ``check_invariants`` proves, from
+the rows as they are, that nothing got past: it checks 1-3 over blocks and issuances, 5 over accounts and
+their blocks, the active pledges against their blocks, and replays every issuance's movements from its
+creation, refusing anything that moved units from where they were not (5), out of a final state (4) or
+out of a pledge other than by release (6), and requiring the replay to end exactly where the blocks are.
 """
 
 from __future__ import annotations

@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import bindparam, or_, select, tuple_, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from tanhui.errors import Conflict, InsufficientHoldings, InvalidRequest, NotFound, PermissionDenied
 from tanhui.identity.principal import Principal
 from tanhui.identity.tables import organizations
+from tanhui.prepared import Prepared
 from tanhui.registry import serials as serial_format
 from tanhui.registry.blocks import Block, State, Take, cover_range, ranges, take_quantity, total
 from tanhui.registry.tables import (
@@ -48,6 +49,39 @@ SENDING_KINDS = ("holding", "buffer", "escrow")
 ENDING_KINDS = ("holding", "retirement", "compliance")
 OPERATOR_ONLY_KINDS = ("buffer", "escrow")
 _PAGE = 64
+
+# The hot paths' statements, prepared once (see ``tanhui.prepared``): building a statement costs several
+# times more than running it, and SQLAlchemy's per-execution work as much again.
+_ACCOUNT = Prepared(select(accounts).where(accounts.c.id == bindparam("id")))
+_ISSUANCE = select(issuances).where(issuances.c.id == bindparam("id"))
+_READ_ISSUANCE = Prepared(_ISSUANCE)
+# FOR NO KEY UPDATE: see _lock_issuances.
+_LOCK_ISSUANCE = Prepared(_ISSUANCE.with_for_update(key_share=True))
+_BALANCE = Prepared(
+    update(accounts)
+    .where(accounts.c.id == bindparam("b_id"), accounts.c.available >= bindparam("b_min_available"),
+           accounts.c.pledged >= bindparam("b_min_pledged"))
+    .values(available=accounts.c.available + bindparam("b_available"),
+            pledged=accounts.c.pledged + bindparam("b_pledged"))
+    .returning(*accounts.columns)
+)
+_FIRST_AVAILABLE = (
+    select(blocks).where(blocks.c.account_id == bindparam("account"), blocks.c.state == State.AVAILABLE)
+    .order_by(blocks.c.issuance_id, blocks.c.first).limit(_PAGE)
+)
+_AVAILABLE = Prepared(_FIRST_AVAILABLE)
+_AVAILABLE_AFTER = Prepared(_FIRST_AVAILABLE.where(
+    tuple_(blocks.c.issuance_id, blocks.c.first) > tuple_(bindparam("after_issuance"), bindparam("after_first"))
+))
+_SHAPED = ("first", "last", "quantity", "predecessor_last", "successor_first", "account_id", "state", "pledge_id")
+_RESHAPE = Prepared(
+    update(blocks).where(blocks.c.id == bindparam("b_id"))
+    .values({name: bindparam(f"b_{name}") for name in _SHAPED}).returning(*blocks.columns)
+)
+_NEIGHBOURS = Prepared(select(blocks).where(
+    blocks.c.issuance_id == bindparam("issuance"),
+    or_(blocks.c.last == bindparam("before"), blocks.c.first == bindparam("after")),
+))
 
 
 @dataclass
@@ -91,7 +125,7 @@ def _one_of(quantity: int | None, serial_range: str | None) -> None:
 
 
 def get_account(conn: Connection, account_id: int) -> RowMapping:
-    row = read_one(conn, accounts, accounts.c.id == account_id)
+    row = _ACCOUNT.first(conn, {"id": account_id})
     if row is None:
         raise NotFound(f"account {account_id} does not exist")
     return row
@@ -105,7 +139,7 @@ def get_organization(conn: Connection, organization_id: int) -> RowMapping:
 
 
 def get_issuance(conn: Connection, issuance_id: int) -> RowMapping:
-    row = read_one(conn, issuances, issuances.c.id == issuance_id)
+    row = _READ_ISSUANCE.first(conn, {"id": issuance_id})
     if row is None:
         raise NotFound(f"issuance {issuance_id} does not exist")
     return row
@@ -145,11 +179,10 @@ def resolve_serial_range(conn: Connection, text: str) -> tuple[RowMapping, int, 
 
 def open_account(tx: UnitOfWork, principal: Principal, *, organization_id: int, kind: str,
                  name: str) -> RowMapping:
-    get_organization(tx.conn, organization_id)
+    organization = get_organization(tx.conn, organization_id)
     principal.require_admin_of(organization_id)
     if kind not in ACCOUNT_KINDS:
         raise InvalidRequest(f"unknown account kind {kind!r}; one of {', '.join(ACCOUNT_KINDS)}")
-    organization = get_organization(tx.conn, organization_id)
     if kind in OPERATOR_ONLY_KINDS and organization["kind"] != "operator":
         raise InvalidRequest(f"{kind} accounts belong to the registry operator only")
     name = _text(name, "account name") or ""
@@ -191,6 +224,13 @@ def _shape(first: int, last: int, issued_last: int) -> dict[str, int | None]:
     }
 
 
+def _reshape(tx: UnitOfWork, block_id: int, first: int, last: int, issued_last: int, *, account_id: int,
+             state: str, pledge_id: int | None) -> RowMapping:
+    """Give a block's row a new range, holder and state."""
+    values = {**_shape(first, last, issued_last), "account_id": account_id, "state": state, "pledge_id": pledge_id}
+    return tx.write(blocks, _RESHAPE, {"b_id": block_id, **{f"b_{k}": v for k, v in values.items()}})[0]
+
+
 def _block(row: RowMapping) -> Block:
     return Block(row["id"], row["issuance_id"], row["first"], row["last"], row["account_id"], row["state"],
                  row["pledge_id"])
@@ -204,13 +244,9 @@ def change_balances(tx: UnitOfWork, deltas: dict[int, tuple[int, int]]) -> None:
     """
     for account_id in sorted(deltas):
         d_available, d_pledged = deltas[account_id]
-        where = accounts.c.id == account_id
-        if d_available < 0:
-            where = where & (accounts.c.available >= -d_available)
-        if d_pledged < 0:
-            where = where & (accounts.c.pledged >= -d_pledged)
-        values = {"available": accounts.c.available + d_available, "pledged": accounts.c.pledged + d_pledged}
-        if not tx.update(accounts, where, values):
+        params = {"b_id": account_id, "b_available": d_available, "b_pledged": d_pledged,
+                  "b_min_available": max(0, -d_available), "b_min_pledged": max(0, -d_pledged)}
+        if not tx.write(accounts, _BALANCE, params):
             current = get_account(tx.conn, account_id)
             if d_available < 0:
                 raise InsufficientHoldings(
@@ -223,18 +259,14 @@ def change_balances(tx: UnitOfWork, deltas: dict[int, tuple[int, int]]) -> None:
 
 def _available_blocks(conn: Connection, account_id: int) -> Iterator[Block]:
     """The account's available blocks in the stated order: first issued, first out (issuance, then serial)."""
-    after: tuple[int, int] | None = None
+    rows = _AVAILABLE.rows(conn, {"account": account_id})
     while True:
-        query = (select(blocks).where(blocks.c.account_id == account_id, blocks.c.state == State.AVAILABLE)
-                 .order_by(blocks.c.issuance_id, blocks.c.first).limit(_PAGE))
-        if after is not None:
-            query = query.where(tuple_(blocks.c.issuance_id, blocks.c.first) > after)
-        rows = conn.execute(query).mappings().all()
         for row in rows:
             yield _block(row)
         if len(rows) < _PAGE:
             return
-        after = (rows[-1]["issuance_id"], rows[-1]["first"])
+        rows = _AVAILABLE_AFTER.rows(conn, {"account": account_id, "after_issuance": rows[-1]["issuance_id"],
+                                            "after_first": rows[-1]["first"]})
 
 
 def _range_blocks(conn: Connection, issuance_id: int, first: int, last: int) -> list[Block]:
@@ -282,14 +314,14 @@ def _apply(tx: UnitOfWork, act_id: int, takes: Sequence[Take], *, to_account_id:
         destination = block.account_id if to_account_id is None else to_account_id
         # The block's own row becomes the part taken; it only ever shrinks, so no overlap arises even
         # for an instant, and the remainders are inserted after it.
-        tx.update(blocks, blocks.c.id == block.id, {
-            **_shape(take.first, take.last, issued_last), "account_id": destination, "state": to_state,
-            "pledge_id": pledge_id,
-        })
+        row = _reshape(tx, block.id, take.first, take.last, issued_last, account_id=destination, state=to_state,
+                       pledge_id=pledge_id)
         for first, last in take.remainders():
             tx.insert(blocks, {"issuance_id": block.issuance_id, **_shape(first, last, issued_last),
                                "issued_last": issued_last, "account_id": block.account_id,
                                "state": block.state, "pledge_id": block.pledge_id})
+        if to_state == State.AVAILABLE:
+            _coalesce(tx, row, issued_last)
         moved.append(tx.insert(movements, {
             "act_id": act_id, "issuance_id": block.issuance_id, "first": take.first, "last": take.last,
             "from_account_id": block.account_id, "to_account_id": destination, "from_state": block.state,
@@ -297,6 +329,25 @@ def _apply(tx: UnitOfWork, act_id: int, takes: Sequence[Take], *, to_account_id:
         }))
     serials = [serial_of(issued[i], first, last) for i, first, last in ranges(takes)]
     return moved, serials
+
+
+def _coalesce(tx: UnitOfWork, row: RowMapping, issued_last: int) -> None:
+    """Merge a block that became available with the available blocks beside it in the same account.
+
+    Without this, units traded back and forth are cut into ever smaller blocks and every act slows down.
+    Every change into ``available`` merges, so no two neighbouring available blocks of one account remain;
+    the merged-away rows are deleted (the journal records it), which the database allows only for
+    available blocks, never for an issuance's last block, and only when the neighbour keys still tile.
+    """
+    first, last = row["first"], row["last"]
+    beside = _NEIGHBOURS.rows(tx.conn, {"issuance": row["issuance_id"], "before": first - 1, "after": last + 1})
+    for neighbour in beside:
+        if neighbour["account_id"] == row["account_id"] and neighbour["state"] == State.AVAILABLE:
+            tx.delete(blocks, neighbour)
+            first, last = min(first, neighbour["first"]), max(last, neighbour["last"])
+    if (first, last) != (row["first"], row["last"]):
+        _reshape(tx, row["id"], first, last, issued_last, account_id=row["account_id"], state=row["state"],
+                 pledge_id=None)
 
 
 def _lock_issuances(tx: UnitOfWork, issuance_ids: set[int]) -> dict[int, RowMapping]:
@@ -308,10 +359,12 @@ def _lock_issuances(tx: UnitOfWork, issuance_ids: set[int]) -> dict[int, RowMapp
     the issuance first serialises such acts.  FOR NO KEY UPDATE leaves the foreign-key checks that blocks
     and movements make on the issuance free, and the lock comes after every account lock (the fixed order).
     """
-    query = select(issuances).where(issuances.c.id.in_(issuance_ids)).order_by(issuances.c.id)
-    if tx.dialect == "postgresql":
-        query = query.with_for_update(key_share=True)
-    return {row["id"]: row for row in tx.conn.execute(query).mappings()}
+    query = _LOCK_ISSUANCE if tx.dialect == "postgresql" else _READ_ISSUANCE
+    issued = {}
+    for issuance_id in sorted(issuance_ids):
+        for row in query.rows(tx.conn, {"id": issuance_id}):
+            issued[row["id"]] = row
+    return issued
 
 
 def _record_act(tx: UnitOfWork, principal: Principal, kind: str, *, account_id: int | None,
@@ -372,7 +425,6 @@ def transfer(tx: UnitOfWork, principal: Principal, *, from_account_id: int, to_a
     if from_account_id == to_account_id:
         raise InvalidRequest("a transfer needs two different accounts; from_account_id equals to_account_id")
     source = get_account(tx.conn, from_account_id)
-    get_account(tx.conn, to_account_id)
     principal.require_acts_for(source["organization_id"], f"account {from_account_id}")
     if source["kind"] not in SENDING_KINDS:
         raise InvalidRequest(f"units in a {source['kind']} account cannot be transferred out")

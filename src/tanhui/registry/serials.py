@@ -10,7 +10,7 @@ Format version 1 (``TH1`` when the registry code is ``TH``)::
     │ │ │   └──────────────────────────── credit type
     │ │ └──────────────────────────────── region code
     │ └────────────────────────────────── format version
-    └──────────────────────────────────── registry code (letters only, so the version digits that follow are unambiguous)
+    └──────────────────────────────────── registry code (letters only: the version digits after it are unambiguous)
 
 Numbers carry no leading zeros, so every block has exactly one canonical serial.  A single unit may be
 written ``…I17.250``; it is printed canonically as ``…I17.250-250``.

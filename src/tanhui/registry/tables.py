@@ -8,7 +8,8 @@ The constraints here are the database half of the ledger's invariants (see ``inv
 3. Blocks tile their issuance exactly: every block lies in 1..issued quantity (``ck_blocks_bounds`` and a
    foreign key from (issuance_id, issued_last) to the issuance's (id, quantity)), and its neighbours exist:
    (issuance_id, predecessor_last) and (issuance_id, successor_first) are foreign keys into the blocks
-   themselves, checked at commit.  With no overlap and no deletion, a gap anywhere breaks one of them.
+   themselves, checked at commit.  With no overlap, a gap anywhere breaks one of them; a block may be deleted
+   only when it is available (it merged into its neighbour) and never as its issuance's last (triggers).
 4./6. Triggers refuse any change to a retired, cancelled or revoked block, and moving a pledged one.
 5. ``ck_accounts_available`` / ``ck_accounts_pledged``: balances never go below zero.
 """
