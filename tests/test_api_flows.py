@@ -302,8 +302,8 @@ def test_bad_and_stale_tokens_are_refused(api: Api, world: World) -> None:
     now = datetime.now(UTC)
     expired = jwt.encode({"sub": "buyer-admin", "exp": now - timedelta(seconds=5)}, signing_key(api.app),
                          algorithm=ALGORITHM)
-    forged = jwt.encode({"sub": "operator", "exp": now + timedelta(hours=1)}, "not the key",
-                        algorithm=ALGORITHM)
+    forged = jwt.encode({"sub": "operator", "exp": now + timedelta(hours=1)},
+                        "not the registry's key, though long enough for HS256", algorithm=ALGORITHM)
     for token, phrase in ((expired, "expired"), (forged, "not valid"), ("garbage", "not valid")):
         response = api.client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
         assert_problem(response, 401, phrase)

@@ -325,7 +325,12 @@ def test_serve_answers_docs_and_demo_logins(backend: str, tmp_path: Path,
                 assert time.monotonic() < deadline, f"tanhui serve never answered:\n{printed()}"
                 time.sleep(0.2)
         assert spec.status_code == 200 and "/api/v1/transfers" in spec.json()["paths"]
-        assert httpx.get(f"{base}/docs", timeout=5).status_code == 200
+        docs = httpx.get(f"{base}/docs", timeout=5)
+        assert docs.status_code == 200
+        # The docs page must work on a closed network: its scripts come from the server, not a CDN.
+        scripts = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+        assert scripts and all(url.startswith("/docs-assets/") for url in scripts), scripts
+        assert all(httpx.get(f"{base}{url}", timeout=5).status_code == 200 for url in scripts)
         token = httpx.post(f"{base}/api/v1/auth/token", timeout=30,
                            data={"username": "buyer", "password": demo.DEMO_PASSWORD})
         assert token.status_code == 200, token.text

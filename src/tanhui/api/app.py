@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 import tanhui
-from tanhui.api import accounts, acts, auth, models, organizations, problems, projects, public
+from tanhui.api import accounts, acts, auth, docs, models, organizations, problems, projects, public
 from tanhui.api.deps import engine_of, reading
 from tanhui.config import Settings, get_settings
 from tanhui.db import create_engine
@@ -41,13 +41,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     app = FastAPI(
         title="Tanhui registry API", version=tanhui.__version__, openapi_url="/openapi.json",
-        docs_url="/docs", description=DESCRIPTION,
+        docs_url=None, redoc_url=None, description=DESCRIPTION,  # docs.install serves them without a CDN
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.jwt_secret = None  # made on first use (see security.signing_key), so start-up needs no database
     problems.install(app)
+    docs.install(app)
 
     api = APIRouter(prefix=API_PREFIX)
     for module in (auth, organizations, accounts, projects, acts, public):
