@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 from typing import Any
 
 from sqlalchemy import MetaData, event
@@ -25,10 +26,13 @@ metadata = MetaData(naming_convention=NAMING)
 WRITE = "tanhui_write"
 # A SQLite connection's descriptor of the lock file on which writers queue (see ``take_turn``).
 _TURN = "tanhui_writer_queue"
+# Whether this thread holds a turn: a thread that opens a second writer while holding one must not queue
+# behind itself for ever; it waits in SQLite's busy handler instead, which times out with an error.
+_holding = threading.local()
 
 
 def create_engine(url: str, *, busy_timeout_ms: int = 60_000, pool_size: int = 10, **kwargs: Any) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, a busy timeout, foreign keys and explicit BEGINs."""
+    """An engine for ``url``; SQLite gets WAL, a busy timeout, foreign keys, explicit BEGINs and a writers' queue."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, busy_timeout_ms)
@@ -48,7 +52,7 @@ def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
     )
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+    def _on_connect(dbapi_conn: Any, record: Any) -> None:
         dbapi_conn.isolation_level = None  # let us issue BEGIN ourselves
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -57,7 +61,7 @@ def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
         if queue is not None:
-            _record.info[_TURN] = os.open(queue, os.O_RDWR | os.O_CREAT, 0o600)
+            record.info[_TURN] = os.open(queue, os.O_RDWR | os.O_CREAT, 0o600)
 
     @event.listens_for(engine, "close")
     def _on_close(_dbapi_conn: Any, record: Any) -> None:
@@ -83,12 +87,15 @@ def take_turn(conn: Connection) -> int | None:
     only orders them.
     """
     descriptor: int | None = conn.info.get(_TURN)
-    if descriptor is not None:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
+    if descriptor is None or getattr(_holding, "turn", False):
+        return None
+    fcntl.flock(descriptor, fcntl.LOCK_EX)
+    _holding.turn = True
     return descriptor
 
 
 def end_turn(descriptor: int) -> None:
+    _holding.turn = False
     fcntl.flock(descriptor, fcntl.LOCK_UN)
 
 

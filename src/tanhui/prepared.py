@@ -58,7 +58,8 @@ class Prepared:
         cursor = _cursor(conn)
         try:
             cursor.execute(compiled.sql, arguments)
-            fetched = cursor.fetchall() if cursor.description is not None else []
+            # Not cursor.description: psycopg builds an object per column for it on every call.
+            fetched = cursor.fetchall() if compiled.columns else []
         except conn.dialect.loaded_dbapi.Error as error:
             raise DBAPIError.instance(compiled.sql, arguments, error, conn.dialect.loaded_dbapi.Error,
                                       dialect=conn.dialect) from error
@@ -76,9 +77,9 @@ class Prepared:
     def _compile(self, dialect: Dialect) -> _Compiled:
         compiled = self.statement.compile(dialect=dialect, column_keys=self.column_keys)
         assert isinstance(compiled, SQLCompiler)
-        if compiled.escaped_bind_names or "POSTCOMPILE" in compiled.string:
-            raise ValueError("a prepared statement needs plain bound parameters (no expanding IN, no escaping)")
         binds: dict[str, BindParameter[Any]] = {name: bind for bind, name in compiled.bind_names.items()}
+        if compiled.escaped_bind_names or "POSTCOMPILE" in compiled.string or any(b.callable for b in binds.values()):
+            raise ValueError("a prepared statement needs plain bound parameters (no expanding IN, escaping, callables)")
         processors = {name: bind.type.dialect_impl(dialect).bind_processor(dialect) for name, bind in binds.items()}
         columns = tuple(getattr(self.statement, "exported_columns", ()))
         results = tuple((index, process) for index, column in enumerate(columns)

@@ -204,7 +204,8 @@ def register_project(tx: UnitOfWork, principal: Principal, *, name: str, owner_o
     if not _METHODOLOGY.match(methodology or ""):
         raise InvalidRequest(f"methodology code {methodology!r} must be 2-40 upper-case letters, digits, '.', '_', '-'")
     if not _REGION.match(region or ""):
-        raise InvalidRequest(f"region code {region!r} must be 2-12 upper-case letters or digits, starting with a letter")
+        raise InvalidRequest(f"region code {region!r} must be 2-12 upper-case letters or digits, "
+                             "starting with a letter")
     name = _text(name, "project name") or ""
     tx.entry("project.registered", name=name, owner_organization_id=owner["id"])
     row = tx.insert(projects, {"name": name, "owner_organization_id": owner["id"], "methodology": methodology,
@@ -361,6 +362,7 @@ def _lock_issuances(tx: UnitOfWork, issuance_ids: set[int]) -> dict[int, RowMapp
     """
     query = _LOCK_ISSUANCE if tx.dialect == "postgresql" else _READ_ISSUANCE
     issued = {}
+    # One at a time, in ascending id order: a prepared statement takes a fixed number of parameters.
     for issuance_id in sorted(issuance_ids):
         for row in query.rows(tx.conn, {"id": issuance_id}):
             issued[row["id"]] = row
