@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 
 from tanhui.errors import InsufficientHoldings, UnitsNotAvailable
+from tanhui.identity import services as identity
 from tanhui.identity.principal import Principal
 from tanhui.registry import ledger
 from tanhui.registry.serials import parse_serial
 from tanhui.unit_of_work import UnitOfWork
-from tests.factories import World, balance, invariant_problems, serial_range
+from tests.factories import PASSWORD, World, balance, invariant_problems, serial_range
 
 Attempt = Callable[[UnitOfWork], ledger.ActResult]
 
@@ -159,3 +160,37 @@ def test_splits_of_neighbouring_blocks_held_by_different_accounts_do_not_collide
     assert [balance(world.engine, s) for s in sources] == [(240, 0)] * len(sources)
     assert [balance(world.engine, t) for t in targets] == [(60, 0)] * len(targets)
     assert invariant_problems(world.engine) == []
+
+
+def test_logins_succeed_while_transfers_write(world: World) -> None:
+    """A login may write (failures, their reset), so it must queue for the write lock rather than fail at once."""
+    world.issue(1000)
+    barrier = threading.Barrier(16)
+    errors: list[BaseException] = []
+
+    def log_in(index: int) -> None:
+        barrier.wait()
+        password = PASSWORD if index % 2 else "wrong password"
+        try:
+            identity.authenticate(world.engine, "buyer-admin", password, max_failures=100, window_seconds=60)
+        except Exception as exc:  # a wrong password must be refused as such, and nothing else may fail
+            if index % 2 or type(exc).__name__ != "NotAuthenticated":
+                errors.append(exc)
+
+    def send(index: int) -> None:
+        barrier.wait()
+        try:
+            with UnitOfWork(world.engine, world.owner.actor) as tx:
+                ledger.transfer(tx, world.owner, from_account_id=world.owner_account,
+                                to_account_id=world.owner_second, quantity=1)
+                tx.commit()
+        except Exception as exc:  # pragma: no cover - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=log_in if i < 8 else send, args=(i,)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert balance(world.engine, world.owner_second) == (8, 0)

@@ -13,6 +13,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.exc import IntegrityError
 
+from tanhui.db import WRITE
 from tanhui.errors import Conflict, InvalidRequest, NotAuthenticated, NotFound, TooManyAttempts
 from tanhui.identity.principal import Principal
 from tanhui.identity.tables import (
@@ -113,7 +114,9 @@ def authenticate(engine: Engine, username: str, password: str, *, max_failures: 
                  window_seconds: int) -> Principal:
     """Check a password, refusing further tries once ``max_failures`` failed within the window."""
     since = utcnow() - timedelta(seconds=window_seconds)
-    with engine.begin() as conn:
+    # It may write (a failure, or clearing them): take SQLite's write lock up front, or a concurrent writer
+    # could make the upgrade from reading fail at once instead of waiting.
+    with engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
         failures = conn.execute(
             select(func.count()).select_from(login_failures)
             .where(login_failures.c.username == username, login_failures.c.at >= since)
@@ -184,7 +187,7 @@ def principal_for_api_key(conn: Connection, token: str) -> Principal:
 def instance_secret(engine: Engine, name: str) -> str:
     """A random secret made on first use and kept in the database, so every instance shares it."""
     try:
-        with engine.begin() as conn:
+        with engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
             row = read_one(conn, instance_secrets, instance_secrets.c.name == name)
             if row is not None:
                 return str(row["value"])
