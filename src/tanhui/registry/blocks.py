@@ -132,11 +132,15 @@ def total(takes: Iterable[Take]) -> int:
 
 def ranges(takes: Iterable[Take]) -> list[tuple[int, int, int]]:
     """(issuance_id, first, last) of each take, adjacent ones of one issuance merged, for display."""
+    return merge_spans((take.block.issuance_id, take.first, take.last) for take in takes)
+
+
+def merge_spans(spans: Iterable[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """(issuance_id, first, last) spans in serial order, adjacent spans of one issuance merged."""
     merged: list[tuple[int, int, int]] = []
-    for take in sorted(takes, key=lambda t: (t.block.issuance_id, t.first)):
-        iid = take.block.issuance_id
-        if merged and merged[-1][0] == iid and merged[-1][2] + 1 == take.first:
-            merged[-1] = (iid, merged[-1][1], take.last)
+    for issuance_id, first, last in sorted(spans):
+        if merged and merged[-1][0] == issuance_id and merged[-1][2] + 1 == first:
+            merged[-1] = (issuance_id, merged[-1][1], last)
         else:
-            merged.append((iid, take.first, take.last))
+            merged.append((issuance_id, first, last))
     return merged

@@ -20,7 +20,7 @@ from tanhui.errors import InvalidRequest, NotFound, PermissionDenied
 from tanhui.identity.principal import Principal
 from tanhui.identity.tables import api_keys, organizations
 from tanhui.journal.tables import journal_head
-from tanhui.registry.blocks import State
+from tanhui.registry.blocks import State, merge_spans
 from tanhui.registry.ledger import (
     ActResult,
     get_account,
@@ -98,13 +98,7 @@ def _issuances_by_id(conn: Connection, ids: Iterable[int]) -> dict[int, RowMappi
 
 def _serials(spans: Iterable[tuple[int, int, int]], by_id: Mapping[int, RowMapping]) -> list[str]:
     """Serial ranges of (issuance_id, first, last) spans, adjacent spans of one issuance merged."""
-    merged: list[list[int]] = []
-    for issuance_id, first, last in sorted(spans):
-        if merged and merged[-1][0] == issuance_id and merged[-1][2] + 1 == first:
-            merged[-1][2] = last
-        else:
-            merged.append([issuance_id, first, last])
-    return [serial_of(by_id[i], first, last) for i, first, last in merged]
+    return [serial_of(by_id[i], first, last) for i, first, last in merge_spans(spans)]
 
 
 def _act_serials(conn: Connection, act_ids: Sequence[int],
