@@ -17,6 +17,7 @@ from tanhui.db import WRITE
 from tanhui.errors import Conflict, InvalidRequest, NotAuthenticated, NotFound, TooManyAttempts
 from tanhui.identity.principal import Principal
 from tanhui.identity.tables import (
+    API_KEY_NAME_LENGTH,
     ORGANIZATION_KINDS,
     ROLES,
     api_keys,
@@ -36,10 +37,10 @@ API_KEY_PREFIX = "thk_"
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
-def _check_name(name: str, what: str) -> str:
+def _check_name(name: str, what: str, limit: int = 200) -> str:
     name = name.strip()
-    if not name or len(name) > 200:
-        raise InvalidRequest(f"{what} must be 1 to 200 characters")
+    if not name or len(name) > limit:
+        raise InvalidRequest(f"{what} must be 1 to {limit} characters")
     return name
 
 
@@ -152,7 +153,8 @@ def create_api_key(tx: UnitOfWork, principal: Principal, *, name: str, role: str
     secret = secrets.token_urlsafe(32)
     tx.entry("api_key.created", organization_id=principal.organization_id, name=name, role=role, prefix=prefix)
     row = tx.insert(api_keys, {
-        "organization_id": principal.organization_id, "name": _check_name(name, "key name"), "role": role,
+        "organization_id": principal.organization_id, "role": role,
+        "name": _check_name(name, "key name", API_KEY_NAME_LENGTH),
         "prefix": prefix, "secret_hash": hashlib.sha256(secret.encode()).hexdigest(),
         "created_by": principal.actor, "created_at": utcnow(), "revoked_at": None,
     })

@@ -9,6 +9,7 @@ from tanhui.types import Id
 
 ORGANIZATION_KINDS = ("operator", "project_owner", "aggregator", "verifier", "buyer", "bank", "individual")
 ROLES = ("admin", "representative", "viewer")
+API_KEY_NAME_LENGTH = 100
 
 organizations = Table(
     "organizations", metadata,
@@ -35,7 +36,7 @@ api_keys = Table(
     "api_keys", metadata,
     Column("id", Id, primary_key=True),
     Column("organization_id", Id, ForeignKey("organizations.id"), nullable=False, index=True),
-    Column("name", String(100), nullable=False),
+    Column("name", String(API_KEY_NAME_LENGTH), nullable=False),
     Column("role", String(20), nullable=False),
     Column("prefix", String(16), nullable=False, unique=True),
     Column("secret_hash", String(64), nullable=False),
