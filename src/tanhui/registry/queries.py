@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Table, and_, case, func, or_, select, tuple_
 from sqlalchemy.engine import Connection, RowMapping
 
 from tanhui.errors import InvalidRequest, NotFound, PermissionDenied
@@ -132,13 +132,20 @@ def organization(conn: Connection, viewer: Principal, organization_id: int) -> R
 def organizations_page(conn: Connection, viewer: Principal, *, after: tuple[int, ...] | None,
                        limit: int) -> Page:
     """Every organisation for the operator; a member's own organisation for anyone else."""
-    query = select(organizations).order_by(organizations.c.id).limit(limit + 1)
-    if not viewer.is_operator:
-        query = query.where(organizations.c.id == viewer.organization_id)
-    if after is not None:
-        query = query.where(organizations.c.id > after[0])
-    rows, next_key = _keyset(conn.execute(query).mappings().all(), limit, "id")
+    owner = None if viewer.is_operator else viewer.organization_id
+    rows, next_key = _owned_rows(conn, organizations, organizations.c.id, owner, after=after, limit=limit)
     return Page([_organization(r) for r in rows], next_key)
+
+
+def _owned_rows(conn: Connection, table: Table, owner_column: ColumnElement[int], owner: int | None, *,
+                after: tuple[int, ...] | None, limit: int) -> tuple[Sequence[RowMapping], tuple[int, ...] | None]:
+    """A keyset page of ``table`` in id order, only the rows of organisation ``owner`` unless it is None."""
+    query = select(table).order_by(table.c.id).limit(limit + 1)
+    if owner is not None:
+        query = query.where(owner_column == owner)
+    if after is not None:
+        query = query.where(table.c.id > after[0])
+    return _keyset(conn.execute(query).mappings().all(), limit, "id")
 
 
 def api_key(row: RowMapping) -> Row:
@@ -198,12 +205,8 @@ def accounts_page(conn: Connection, viewer: Principal, *, organization_id: int |
         _readable(viewer, organization_id, f"organisation {organization_id}")
     elif not viewer.is_operator:
         organization_id = viewer.organization_id
-    query = select(accounts).order_by(accounts.c.id).limit(limit + 1)
-    if organization_id is not None:
-        query = query.where(accounts.c.organization_id == organization_id)
-    if after is not None:
-        query = query.where(accounts.c.id > after[0])
-    rows, next_key = _keyset(conn.execute(query).mappings().all(), limit, "id")
+    rows, next_key = _owned_rows(conn, accounts, accounts.c.organization_id, organization_id, after=after,
+                                 limit=limit)
     return Page(_accounts(conn, rows), next_key)
 
 
@@ -304,12 +307,8 @@ def project(conn: Connection, viewer: Principal, project_id: int) -> Row:
 
 def projects_page(conn: Connection, viewer: Principal, *, after: tuple[int, ...] | None, limit: int) -> Page:
     """Every project for the operator; an organisation's own projects for anyone else."""
-    query = select(projects).order_by(projects.c.id).limit(limit + 1)
-    if not viewer.is_operator:
-        query = query.where(projects.c.owner_organization_id == viewer.organization_id)
-    if after is not None:
-        query = query.where(projects.c.id > after[0])
-    rows, next_key = _keyset(conn.execute(query).mappings().all(), limit, "id")
+    owner = None if viewer.is_operator else viewer.organization_id
+    rows, next_key = _owned_rows(conn, projects, projects.c.owner_organization_id, owner, after=after, limit=limit)
     return Page([_project(r) for r in rows], next_key)
 
 
