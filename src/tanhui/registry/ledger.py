@@ -284,24 +284,29 @@ def _range_blocks(conn: Connection, issuance_id: int, first: int, last: int) -> 
     return [_block(r) for r in rows]
 
 
-def _takes(tx: UnitOfWork, account_id: int, quantity: int | None, serial_range: str | None,
-           states: Sequence[str] = (State.AVAILABLE,)) -> list[Take]:
-    """The units an act on one account touches, by quantity or by explicit serial range."""
-    if serial_range is not None:
-        issuance, first, last = resolve_serial_range(tx.conn, serial_range)
-        return cover_range(_range_blocks(tx.conn, issuance["id"], first, last), first, last,
-                           account_id=account_id, states=states)
-    assert quantity is not None
-    return take_quantity(_available_blocks(tx.conn, account_id), quantity)
+@dataclass(frozen=True, slots=True)
+class _Asked:
+    """The units an act asks for: a count, and the (issuance_id, first, last) span when named by serial range."""
+
+    count: int
+    span: tuple[int, int, int] | None = None
 
 
-def _range_quantity(conn: Connection, quantity: int | None, serial_range: str | None) -> int:
-    """The number of units an act asks for, validated before any lock is taken."""
+def _asked(conn: Connection, quantity: int | None, serial_range: str | None) -> _Asked:
+    """What an act asks for, validated (and a serial range resolved, once) before any lock is taken."""
     _one_of(quantity, serial_range)
     if serial_range is not None:
-        _, first, last = resolve_serial_range(conn, serial_range)
-        return last - first + 1
-    return check_quantity(quantity)
+        issuance, first, last = resolve_serial_range(conn, serial_range)
+        return _Asked(last - first + 1, (issuance["id"], first, last))
+    return _Asked(check_quantity(quantity))
+
+
+def _takes(tx: UnitOfWork, account_id: int, asked: _Asked) -> list[Take]:
+    """The available units of one account that an act touches, by quantity or by its serial range."""
+    if asked.span is not None:
+        issuance_id, first, last = asked.span
+        return cover_range(_range_blocks(tx.conn, issuance_id, first, last), first, last, account_id=account_id)
+    return take_quantity(_available_blocks(tx.conn, account_id), asked.count)
 
 
 def _apply(tx: UnitOfWork, act_id: int, takes: Sequence[Take], *, to_account_id: int | None = None,
@@ -430,11 +435,12 @@ def transfer(tx: UnitOfWork, principal: Principal, *, from_account_id: int, to_a
     principal.require_acts_for(source["organization_id"], f"account {from_account_id}")
     if source["kind"] not in SENDING_KINDS:
         raise InvalidRequest(f"units in a {source['kind']} account cannot be transferred out")
-    count = _range_quantity(tx.conn, quantity, serial_range)
+    asked = _asked(tx.conn, quantity, serial_range)
+    count = asked.count
 
     tx.entry("transfer", from_account_id=from_account_id, to_account_id=to_account_id, quantity=count)
     change_balances(tx, {from_account_id: (-count, 0), to_account_id: (count, 0)})
-    takes = _takes(tx, from_account_id, quantity, serial_range)
+    takes = _takes(tx, from_account_id, asked)
     act = _record_act(tx, principal, "transfer", account_id=from_account_id, to_account_id=to_account_id,
                       quantity=count)
     moved, serials = _apply(tx, act["id"], takes, to_account_id=to_account_id, to_state=State.AVAILABLE)
@@ -456,11 +462,12 @@ def retire(tx: UnitOfWork, principal: Principal, *, account_id: int, beneficiary
         raise InvalidRequest("give both period_start and period_end of the consumption period, or neither")
     if period_start and period_end and period_start > period_end:
         raise InvalidRequest(f"the consumption period starts {period_start}, after it ends {period_end}")
-    count = _range_quantity(tx.conn, quantity, serial_range)
+    asked = _asked(tx.conn, quantity, serial_range)
+    count = asked.count
 
     tx.entry("retirement", account_id=account_id, quantity=count, beneficiary=beneficiary_text)
     change_balances(tx, {account_id: (-count, 0)})
-    takes = _takes(tx, account_id, quantity, serial_range)
+    takes = _takes(tx, account_id, asked)
     act = _record_act(tx, principal, "retirement", account_id=account_id, quantity=count)
     detail = tx.insert(retirements, {"act_id": act["id"], "beneficiary": beneficiary_text, "purpose": purpose_text,
                                      "period_start": period_start, "period_end": period_end, "note": note_text})
@@ -482,11 +489,12 @@ def cancel(tx: UnitOfWork, principal: Principal, *, account_id: int, purpose: st
     elif compliance_year is not None:
         raise InvalidRequest("compliance_year applies only to compliance surrenders")
     reason_text = _text(reason, "reason", required=purpose == "regulatory", limit=2000)
-    count = _range_quantity(tx.conn, quantity, serial_range)
+    asked = _asked(tx.conn, quantity, serial_range)
+    count = asked.count
 
     tx.entry("cancellation", account_id=account_id, quantity=count, purpose=purpose)
     change_balances(tx, {account_id: (-count, 0)})
-    takes = _takes(tx, account_id, quantity, serial_range)
+    takes = _takes(tx, account_id, asked)
     act = _record_act(tx, principal, "cancellation", account_id=account_id, quantity=count, reason=reason_text)
     detail = tx.insert(cancellations, {"act_id": act["id"], "purpose": purpose, "compliance_year": compliance_year})
     moved, serials = _apply(tx, act["id"], takes, to_state=State.CANCELLED)
@@ -502,11 +510,12 @@ def pledge(tx: UnitOfWork, principal: Principal, *, account_id: int, bank_organi
     if bank["kind"] != "bank":
         raise InvalidRequest(f"organisation {bank_organization_id} is a {bank['kind']}, not a bank")
     note_text = _text(note, "note", required=False, limit=2000)
-    count = _range_quantity(tx.conn, quantity, serial_range)
+    asked = _asked(tx.conn, quantity, serial_range)
+    count = asked.count
 
     tx.entry("pledge", account_id=account_id, bank_organization_id=bank_organization_id, quantity=count)
     change_balances(tx, {account_id: (-count, count)})
-    takes = _takes(tx, account_id, quantity, serial_range)
+    takes = _takes(tx, account_id, asked)
     act = _record_act(tx, principal, "pledge", account_id=account_id, quantity=count)
     detail = tx.insert(pledges, {"act_id": act["id"], "account_id": account_id,
                                  "bank_organization_id": bank_organization_id, "quantity": count,
