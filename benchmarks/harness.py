@@ -229,6 +229,7 @@ class Figure:
     baseline: float | None = None
     target: float | None = None
     target_on_ratio: bool = False
+    lower_is_better: bool = False  # a time or a memory figure: the target is a ceiling
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
@@ -244,14 +245,16 @@ class Figure:
         measured = self.ratio if self.target_on_ratio else self.value
         if self.target is None or measured is None or self.error:
             return None
-        return measured >= self.target
+        return measured <= self.target if self.lower_is_better else measured >= self.target
 
     def as_json(self) -> dict[str, Any]:
         return {**asdict(self), "ratio": self.ratio, "passed": self.passed}
 
 
 def _number(value: float | None, unit: str | None) -> str:
-    return "—" if value is None else f"{value:,.0f} {unit or ''}".rstrip()
+    if value is None:
+        return "—"
+    return f"{value:,.{0 if abs(value) >= 100 else 2}f} {unit or ''}".rstrip()
 
 
 def _ratio_text(ratio: float) -> str:
@@ -262,9 +265,10 @@ def _ratio_text(ratio: float) -> str:
 def _target_text(figure: Figure) -> str:
     if figure.target is None:
         return "—"
+    sign = "≤" if figure.lower_is_better else "≥"
     if figure.target_on_ratio:
-        return f"ratio ≥ {figure.target:g}"
-    return f"≥ {figure.target:,.0f} {figure.unit}"
+        return f"ratio {sign} {figure.target:g}"
+    return f"{sign} {figure.target:,.{0 if figure.target >= 100 else 1}f} {figure.unit}"
 
 
 def _detail_text(details: dict[str, Any]) -> str:
@@ -280,8 +284,9 @@ def _detail_text(details: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def print_report(figures: Sequence[Figure], context: dict[str, Any], console: Console) -> None:
-    table = Table(title="Tanhui ledger benchmark", title_justify="left")
+def print_report(figures: Sequence[Figure], context: dict[str, Any], console: Console, *,
+                 title: str = "Tanhui ledger benchmark") -> None:
+    table = Table(title=title, title_justify="left")
     table.add_column("benchmark")
     table.add_column("figure", justify="right")
     table.add_column("baseline (same run)")

@@ -76,6 +76,12 @@ def test_every_write_endpoint_checks_who_acts(api: Api, world: World, subtests: 
              lambda: f"/pledges/{made['pledge']}/release"),
         Case("/revocations", world.operator, world.owner, lambda: {
             "account_id": world.owner_account, "quantity": 5, "reason": "double-counted meter"}),
+        Case("/mrv/sites", world.owner, world.buyer, lambda: [{
+            "meter_id": "M1", "site_id": "S1", "owner": "Org project_owner", "capacity_kw": 10.0,
+            "latitude": 31.3, "longitude": 120.72, "region": "SIP", "commissioned": "2023-05-01"}]),
+        Case("/mrv/claims", world.owner, world.buyer, lambda: {
+            "meter_id": "M1", "first_day": "2024-01-01", "last_day": "2024-01-31",
+            "instrument": "green_certificate", "reference": "GEC-1"}),
         # An API key always belongs to the caller's own organisation, so there is no "other" to refuse.
         Case("/api-keys", world.owner, None, lambda: {"name": "meter gateway", "role": "representative"}),
         Case("/api-keys/{key_id}/revoke", world.owner, world.buyer, lambda: None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,6 +34,11 @@ class Settings(BaseSettings):
         default=900, ge=1, description="window (and lock-out) for failed logins"
     )
     sqlite_busy_timeout_ms: int = Field(default=60_000, ge=0)
+    data_dir: Path = Field(
+        default=Path("tanhui-data"),
+        description="directory for files beside the database: the meter-data lake and archived monitoring reports",
+    )
+    mqtt_url: str = Field(default="mqtt://127.0.0.1:1883", description="MQTT broker for live meter telemetry")
 
 
 @lru_cache

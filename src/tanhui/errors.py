@@ -48,7 +48,38 @@ class TooManyAttempts(TanhuiError):
     code, status, title = "too-many-attempts", 429, "Too many failed attempts"
 
 
+class BadInput(InvalidRequest):
+    """An input file (sites, readings, meter frames) that cannot be taken as it is; nothing was stored."""
+
+    code, title = "bad-input", "The input data is not valid"
+
+
+class DamagedLake(Conflict):
+    """The lake's manifest cannot be read; nothing is ingested until an operator looks at it."""
+
+    code, title = "damaged-lake", "The meter-data lake is damaged"
+
+
+class TelemetryRejected(InvalidRequest):
+    """A telemetry message that cannot become readings; it is written to the rejects file and acknowledged."""
+
+    code, title = "telemetry-rejected", "The telemetry message was rejected"
+
+
+class BrokerUnavailable(InvalidRequest):
+    """The MQTT broker cannot be reached, refused the connection, or refused the subscription."""
+
+    code, title = "broker-unavailable", "The MQTT broker is not available"
+
+
+class ReportInputInvalid(InvalidRequest):
+    """summary.json or daily.parquet cannot make a report (missing, malformed or not matching); nothing was written."""
+
+    code, title = "report-input-invalid", "The verification output cannot make a report"
+
+
 ALL_ERRORS: tuple[type[TanhuiError], ...] = (
     InvalidRequest, NotFound, NotAuthenticated, PermissionDenied, Conflict, InsufficientHoldings,
-    UnitsNotAvailable, TooManyAttempts,
+    UnitsNotAvailable, TooManyAttempts, BadInput, DamagedLake, TelemetryRejected, BrokerUnavailable,
+    ReportInputInvalid,
 )

@@ -64,6 +64,14 @@ _DESCRIPTIONS = {
                            "allows this act (retired, cancelled and revoked units are final; pledged units "
                            "cannot move until released).",
     "too-many-attempts": "Too many failed logins for this username; wait `Retry-After` seconds.",
+    "bad-input": "An uploaded file or list (sites, readings, meter frames) cannot be taken as it is; `detail` "
+                 "names the rows and columns at fault. Nothing was stored.",
+    "damaged-lake": "The meter-data lake's manifest cannot be read; nothing is ingested until an operator "
+                    "repairs it.",
+    "telemetry-rejected": "A telemetry message cannot become readings; it went to the rejects file.",
+    "broker-unavailable": "The MQTT broker cannot be reached or refused the connection or subscription.",
+    "report-input-invalid": "The verification output (summary.json, daily.parquet) is missing, malformed or "
+                            "does not match; no report was written.",
     "idempotency-key-reused": "The `Idempotency-Key` was first used with another method, path or body. A "
                               "key names one request; replaying it returns the first result, so use a new "
                               "key for a new request.",
