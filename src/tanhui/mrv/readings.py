@@ -142,16 +142,24 @@ def _format(path: Path, fmt: str | None) -> str:
     return fmt
 
 
-def _read_csv(path: Path) -> pl.DataFrame:
+def read_text_csv(path: Path, things: str) -> pl.DataFrame:
+    """A CSV file with every cell as text and each row's line number (header = 1) in the column ``__line__``.
+
+    Text, so that each cell is checked by the caller and a bad one is named, not guessed at; ``things`` names
+    what the rows are ("readings", "sites") in the empty-file error.
+    """
     try:
-        # Everything as text, so each cell is checked here and a bad one is named, not guessed at.
-        table = pl.read_csv(path, infer_schema=False, row_index_name=_LINE, row_index_offset=2)
+        return pl.read_csv(path, infer_schema=False, row_index_name=_LINE, row_index_offset=2)
     except FileNotFoundError as exc:
         raise BadInput(f"{path}: no such file") from exc
     except pl.exceptions.NoDataError as exc:
-        raise BadInput(f"{path}: the file is empty (no header, no readings)") from exc
+        raise BadInput(f"{path}: the file is empty (no header, no {things})") from exc
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise BadInput(f"{path}: cannot be read as CSV: {' '.join(str(exc).split())}") from exc
+
+
+def _read_csv(path: Path) -> pl.DataFrame:
+    table = read_text_csv(path, "readings")
     duplicated = [c for c in table.columns if "_duplicated_" in c]
     if duplicated:
         raise BadInput(f"{path}: the header repeats a column ({', '.join(duplicated)})")

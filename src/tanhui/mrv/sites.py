@@ -10,7 +10,7 @@ import polars as pl
 
 from tanhui.errors import BadInput
 from tanhui.mrv.frames import SITE_COLUMNS, SITE_OPTIONAL_COLUMNS, SITE_SCHEMA
-from tanhui.mrv.readings import rows_text
+from tanhui.mrv.readings import read_text_csv, rows_text
 
 _SCHEMA = pl.Schema(cast("Mapping[str, pl.DataType]", SITE_SCHEMA))
 _LINE = "__line__"
@@ -24,14 +24,7 @@ def read_sites(path: Path) -> pl.DataFrame:
     Any problem raises `BadInput` naming the file, the lines (the header is line 1) and the column, and every
     problem found is listed at once, so one round of corrections suffices.
     """
-    try:
-        table = pl.read_csv(path, infer_schema=False, row_index_name=_LINE, row_index_offset=2)
-    except FileNotFoundError as exc:
-        raise BadInput(f"{path}: no such file") from exc
-    except pl.exceptions.NoDataError as exc:
-        raise BadInput(f"{path}: the file is empty (no header, no sites)") from exc
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise BadInput(f"{path}: cannot be read as CSV: {' '.join(str(exc).split())}") from exc
+    table = read_text_csv(path, "sites")
     columns = [c for c in table.columns if c != _LINE]
     missing = [c for c in SITE_COLUMNS if c not in columns]
     unknown = [c for c in columns if c not in SITE_SCHEMA]
