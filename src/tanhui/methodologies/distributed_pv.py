@@ -6,10 +6,13 @@ grid_factors.csv) and the verification parameters that decide which intervals ar
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
+from fractions import Fraction
 from typing import Any
 
+from tanhui.methodologies.methodology import Condition, Field, Line, Methodology, Reductions, settle
 from tanhui.reference import METHODOLOGIES_FILE, GridFactor, UnknownReference, grid_factor, methodology_entries
 
 CODE = "PV-DIST"
@@ -111,3 +114,30 @@ def methodology(reference: str | None = None) -> DistributedPV:
             return candidate
     raise UnknownReference(f"unknown methodology version {reference!r}; known: "
                            f"{', '.join(m.reference for m in known)}")
+
+
+# The same methodology in the library's form (`methodologies.catalogue`), for monitoring data uploaded as a
+# template rather than verified from meter readings by `tanhui mrv verify`.
+FORMULA = "ER = Σ accepted_kwh × EF_grid (tCO2/MWh = kgCO2/kWh), rounded down"
+DESIGN_FIELDS = (
+    Field("max_grid_connection_kw", "decimal", "kW", "单个并网点最大装机容量",
+          "capacity of the largest single grid connection", minimum=Decimal(0)),
+    Field("site_count", "integer", "sites", "站点数量", "number of sites", minimum=Decimal(1)),
+)
+MONITORING_FIELDS = (
+    Field("meter_id", "text", "", "电表编号", "meter id"),
+    Field("period_start", "date", "", "监测期开始", "first day of the monitoring period"),
+    Field("period_end", "date", "", "监测期结束", "last day of the monitoring period"),
+    Field("accepted_kwh", "decimal", "kWh", "核证发电量", "verified generation or net export", minimum=Decimal(0)),
+)
+CONDITIONS = (
+    Condition("max_grid_connection_kw", "<", "单个并网点容量须小于 6 MW",
+              "each single grid connection must be below 6 MW", parameter="max_grid_connection_kw"),
+)
+
+
+def calculate(version: Methodology, rows: Sequence[Mapping[str, Any]]) -> Reductions:
+    """Accepted energy per meter at the version's grid factor."""
+    lines = [Line(row["_row"], row["meter_id"], Fraction(row["accepted_kwh"]) * version.grid_kg_per_kwh, Fraction(0),
+                  Fraction(row["accepted_kwh"]) * version.grid_kg_per_kwh) for row in rows]
+    return settle(version.reference, lines)

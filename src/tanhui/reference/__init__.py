@@ -11,6 +11,7 @@ import io
 import tomllib
 from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
 from functools import cache
 from importlib.resources import files
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from tanhui.errors import InvalidRequest
 
 GRID_FACTORS_FILE = "grid_factors.csv"
+FUEL_FACTORS_FILE = "fuel_factors.csv"
 METHODOLOGIES_FILE = "methodologies.toml"
 TAGS = ("V", "T", "R")
 
@@ -84,6 +86,52 @@ def grid_factor(series: str, data_year: int, region: str) -> GridFactor:
     known = sorted({f"{f.series}/{f.data_year}/{f.region}" for f in grid_factors()})
     raise UnknownReference(f"no grid emission factor {series}/{data_year}/{region} in {GRID_FACTORS_FILE}; "
                            f"known: {', '.join(known)}")
+
+
+@dataclass(frozen=True, slots=True)
+class FuelFactor:
+    """A fuel's net calorific value, carbon content per energy and oxidation rate, digits kept exactly."""
+
+    fuel: str
+    fuel_name: str
+    ncv: Decimal
+    ncv_unit: str
+    carbon_content: Decimal
+    carbon_content_unit: str
+    oxidation: Decimal
+    source: str
+    tag: str
+    note: str
+
+    @property
+    def tco2_per_unit(self) -> Fraction:
+        """tCO2 per unit of fuel (t, or 10^4 Nm3 for gas): NCV × CC × OF × 44/12, with CC in tC/TJ; exact."""
+        return Fraction(self.ncv) * Fraction(self.carbon_content) * Fraction(self.oxidation) * 44 / 12_000
+
+
+@cache
+def fuel_factors() -> tuple[FuelFactor, ...]:
+    """Every fuel of fuel_factors.csv, in file order."""
+    rows = csv.DictReader(io.StringIO(read_text(FUEL_FACTORS_FILE)))
+    factors = tuple(
+        FuelFactor(fuel=row["fuel"], fuel_name=row["fuel_name"], ncv=Decimal(row["ncv"]), ncv_unit=row["ncv_unit"],
+                   carbon_content=Decimal(row["carbon_content"]), carbon_content_unit=row["carbon_content_unit"],
+                   oxidation=Decimal(row["oxidation"]), source=row["source"], tag=row["tag"], note=row["note"])
+        for row in rows
+    )
+    for factor in factors:
+        assert factor.tag in TAGS and factor.carbon_content_unit == "tC/TJ" and 0 < factor.oxidation <= 1, factor
+        assert factor.tag != "T" or factor.note.startswith("unverified"), factor
+    return factors
+
+
+def fuel_factor(fuel: str) -> FuelFactor:
+    """A fuel's factors; `UnknownReference` lists the fuels that exist otherwise."""
+    for factor in fuel_factors():
+        if factor.fuel == fuel:
+            return factor
+    raise UnknownReference(f"no fuel {fuel!r} in {FUEL_FACTORS_FILE}; known: "
+                           f"{', '.join(f.fuel for f in fuel_factors())}")
 
 
 @cache
