@@ -78,8 +78,20 @@ class ReportInputInvalid(InvalidRequest):
     code, title = "report-input-invalid", "The verification output cannot make a report"
 
 
+class UnknownReference(InvalidRequest):
+    """A factor, methodology or other reference figure that the shipped reference data does not hold."""
+
+    code, title = "unknown-reference", "No such reference data"
+
+
+class NotApplicable(InvalidRequest):
+    """A project's declared design does not meet its methodology version's applicability conditions."""
+
+    code, title = "not-applicable", "The methodology does not apply to this project"
+
+
 ALL_ERRORS: tuple[type[TanhuiError], ...] = (
     InvalidRequest, NotFound, NotAuthenticated, PermissionDenied, Conflict, InsufficientHoldings,
     UnitsNotAvailable, TooManyAttempts, BadInput, DamagedLake, TelemetryRejected, BrokerUnavailable,
-    ReportInputInvalid,
+    ReportInputInvalid, UnknownReference, NotApplicable,
 )

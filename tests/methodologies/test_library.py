@@ -6,9 +6,8 @@ from fractions import Fraction
 
 import pytest
 
-from tanhui.errors import BadInput, InvalidRequest
+from tanhui.errors import BadInput, InvalidRequest, NotApplicable
 from tanhui.methodologies.catalogue import MODULES, find, versions
-from tanhui.methodologies.methodology import NotApplicable
 from tanhui.methodologies.monitoring_data import parse_design, parse_rows, template_csv
 from tanhui.reference import fuel_factor
 
@@ -65,7 +64,7 @@ def test_every_failed_condition_is_named_at_once() -> None:
     with pytest.raises(NotApplicable) as raised:
         wetland.check_applicability(design)
     assert "area_ha is 0, must be > 0" in raised.value.detail
-    assert "tenure_documented is False" in raised.value.detail
+    assert "tenure_documented is false, must be == true" in raised.value.detail
 
 
 @pytest.mark.parametrize(("design", "message"), [

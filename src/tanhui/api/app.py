@@ -11,7 +11,19 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 import tanhui
-from tanhui.api import accounts, acts, auth, docs, models, mrv, organizations, problems, projects, public
+from tanhui.api import (
+    accounts,
+    acts,
+    auth,
+    docs,
+    methodologies,
+    models,
+    mrv,
+    organizations,
+    problems,
+    projects,
+    public,
+)
 from tanhui.api.deps import engine_of, reading
 from tanhui.config import Settings, get_settings
 from tanhui.db import create_engine
@@ -51,7 +63,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     docs.install(app)
 
     api = APIRouter(prefix=API_PREFIX)
-    for module in (auth, organizations, accounts, projects, acts, public, mrv):
+    for module in (auth, organizations, accounts, projects, acts, public, methodologies, mrv):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(problems.router)

@@ -72,6 +72,10 @@ _DESCRIPTIONS = {
     "broker-unavailable": "The MQTT broker cannot be reached or refused the connection or subscription.",
     "report-input-invalid": "The verification output (summary.json, daily.parquet) is missing, malformed or "
                             "does not match; no report was written.",
+    "unknown-reference": "The request names reference data (a methodology version, a grid or fuel factor) that "
+                         "this platform does not ship; `detail` lists what exists.",
+    "not-applicable": "The project's declared design fails its methodology version's applicability conditions; "
+                      "`detail` names every condition that fails.",
     "idempotency-key-reused": "The `Idempotency-Key` was first used with another method, path or body. A "
                               "key names one request; replaying it returns the first result, so use a new "
                               "key for a new request.",

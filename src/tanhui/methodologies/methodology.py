@@ -11,19 +11,13 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from tanhui.errors import InvalidRequest
+from tanhui.errors import InvalidRequest, NotApplicable
 from tanhui.reference import GridFactor
 
 KINDS = ("decimal", "integer", "text", "date", "boolean")
 _COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq,
 }
-
-
-class NotApplicable(InvalidRequest):
-    """A project's declared design does not meet its methodology version's applicability conditions."""
-
-    code, title = "not-applicable", "The methodology does not apply to this project"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +78,10 @@ class Condition:
 
     def threshold(self, parameters: Mapping[str, Parameter]) -> Any:
         return parameters[self.parameter].value if self.parameter else self.literal
+
+    def shown(self, parameters: Mapping[str, Parameter]) -> str:
+        """The threshold as documents and messages write it."""
+        return shown_value(self.threshold(parameters))
 
     def holds(self, value: Any, parameters: Mapping[str, Parameter]) -> bool:
         return _COMPARISONS[self.op](value, self.threshold(parameters))
@@ -189,11 +187,11 @@ class Methodology:
         failures = []
         for condition in self.conditions:
             value = design.get(condition.field)
-            threshold = condition.threshold(self.parameters)
             if value is None:
                 failures.append(f"{condition.field} is missing; needed for: {condition.en}")
             elif not condition.holds(value, self.parameters):
-                failures.append(f"{condition.en}: {condition.field} is {value}, must be {condition.op} {threshold}")
+                failures.append(f"{condition.en}: {condition.field} is {shown_value(value)}, must be "
+                                f"{condition.op} {condition.shown(self.parameters)}")
         return failures
 
     def check_applicability(self, design: Mapping[str, Any]) -> None:
@@ -215,9 +213,14 @@ class Methodology:
             "grid_factor": self.grid_factor.describe() if self.grid_factor else None,
             "design_fields": [f.describe() for f in self.design_fields],
             "monitoring_fields": [f.describe() for f in self.monitoring_fields],
-            "conditions": [{"field": c.field, "op": c.op, "threshold": str(c.threshold(self.parameters)),
+            "conditions": [{"field": c.field, "op": c.op, "threshold": c.shown(self.parameters),
                             "zh": c.zh, "en": c.en} for c in self.conditions],
         }
+
+
+def shown_value(value: Any) -> str:
+    """A design value or threshold as text: booleans as true / false, as the data files write them."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def period_years(start: date, end: date) -> Fraction:

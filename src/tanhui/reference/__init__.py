@@ -16,18 +16,12 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
-from tanhui.errors import InvalidRequest
+from tanhui.errors import UnknownReference
 
 GRID_FACTORS_FILE = "grid_factors.csv"
 FUEL_FACTORS_FILE = "fuel_factors.csv"
 METHODOLOGIES_FILE = "methodologies.toml"
 TAGS = ("V", "T", "R")
-
-
-class UnknownReference(InvalidRequest):
-    """A factor, methodology or other reference figure that the shipped reference data does not hold."""
-
-    code, title = "unknown-reference", "No such reference data"
 
 
 @dataclass(frozen=True, slots=True)
