@@ -4,20 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tanhui.identity import services as identity
 from tanhui.identity.principal import Principal
+from tanhui.projects import declarations as declaring
+from tanhui.projects import reports
+from tanhui.types import utcnow
 from tanhui.unit_of_work import UnitOfWork
 from tests.factories import PASSWORD, World, snapshot
 from tests.test_api_support import Api, assert_problem, serving
 
 
 @pytest.fixture
-def api(world: World, database_url: str) -> Iterator[Api]:
-    with serving(world, database_url) as api:
+def api(world: World, database_url: str, tmp_path: Path) -> Iterator[Api]:
+    with serving(world, database_url, data_dir=tmp_path / "data") as api:
         yield api
 
 
@@ -46,9 +51,51 @@ def _viewers(world: World) -> dict[int, Principal]:
     return viewers
 
 
-def test_every_write_endpoint_checks_who_acts(api: Api, world: World, subtests: pytest.Subtests) -> None:
+EV = {"pile_count": 1, "separately_metered": True}
+
+
+def _ev_data(month: int) -> bytes:
+    return f"charger_id,period_start,period_end,charged_kwh\nC1,2024-{month:02}-01,2024-{month:02}-20,100\n".encode()
+
+
+def _lifecycle(world: World, data_dir: Path, viewers: dict[int, Principal],
+               monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Declarations and reports in the states the walk's lifecycle endpoints act on, and a verifier."""
+    op = world.operator
+    with UnitOfWork(world.engine, op.actor) as tx:
+        verifier_org = identity.create_organization(tx, op, name="Verifier", kind="verifier")["id"]
+        for name, role in (("verifier-admin", "admin"), ("verifier-viewer", "viewer")):
+            identity.create_user(tx, op, organization_id=verifier_org, username=name, password=PASSWORD, role=role)
+        ids = {name: declaring.declare(tx, world.owner, name=name, owner_organization_id=world.owner_org,
+                                       methodology="EV-CHARGE", region="SIP", design=EV)["id"]
+               for name in ("edit", "announce", "approve", "reject", "reported")}
+        for name in ("announce", "approve", "reject", "reported"):
+            declaring.submit(tx, world.owner, ids[name])
+        for name in ("approve", "reported"):
+            declaring.announce(tx, op, ids[name], days=1)
+        tx.commit()
+    viewers[verifier_org] = Principal("user:verifier-viewer", verifier_org, "verifier", "viewer")
+    verifier = Principal("user:verifier-admin", verifier_org, "verifier", "admin")
+    monkeypatch.setattr(declaring, "utcnow", lambda: utcnow() + timedelta(days=2))  # the announcements end
+    with UnitOfWork(world.engine, op.actor) as tx:
+        project = declaring.approve(tx, op, ids["reported"])["project_id"]
+        period = {"project_id": project, "verifier_organization_id": verifier_org}
+        to_review, to_issue = (
+            reports.submit_report(tx, world.owner, data_dir, period_start=date(2024, month, 1),
+                                  period_end=date(2024, month, 20), data=_ev_data(month), **period)["id"]
+            for month in (1, 2))
+        reports.review(tx, verifier, to_issue, approve=True, findings=None)
+        tx.commit()
+    return {**ids, "project": project, "verifier": verifier, "verifier_org": verifier_org, "review": to_review,
+            "issue": to_issue}
+
+
+def test_every_write_endpoint_checks_who_acts(api: Api, world: World, subtests: pytest.Subtests, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     viewers = _viewers(world)
     made: dict[str, int] = {}
+    life = _lifecycle(world, tmp_path / "data", viewers, monkeypatch)
+    verifier = life["verifier"]
     retire_account = {"organization_id": world.owner_org, "kind": "retirement", "name": "owner retirement"}
     cases = [
         Case("/organizations", world.operator, world.owner, lambda: {"name": "Org new", "kind": "buyer"}),
@@ -86,10 +133,34 @@ def test_every_write_endpoint_checks_who_acts(api: Api, world: World, subtests: 
         Case("/api-keys", world.owner, None, lambda: {"name": "meter gateway", "role": "representative"}),
         Case("/api-keys/{key_id}/revoke", world.owner, world.buyer, lambda: None,
              lambda: f"/api-keys/{made['key']}/revoke"),
+        Case("/declarations", world.owner, world.buyer, lambda: {
+            "name": "Chargers", "owner_organization_id": world.owner_org, "methodology": "EV-CHARGE",
+            "region": "SIP", "design": EV}),
+        Case("/declarations/{declaration_id}/edit", world.owner, world.buyer, lambda: {"design": EV},
+             lambda: f"/declarations/{life['edit']}/edit"),
+        Case("/declarations/{declaration_id}/submit", world.owner, world.buyer, lambda: None,
+             lambda: f"/declarations/{life['edit']}/submit"),
+        Case("/declarations/{declaration_id}/return", world.operator, world.owner, lambda: {"reason": "site list"},
+             lambda: f"/declarations/{life['edit']}/return"),
+        Case("/declarations/{declaration_id}/announce", world.operator, world.owner, lambda: {"days": 7},
+             lambda: f"/declarations/{life['announce']}/announce"),
+        Case("/declarations/{declaration_id}/approve", world.operator, world.owner, lambda: {},
+             lambda: f"/declarations/{life['approve']}/approve"),
+        Case("/declarations/{declaration_id}/reject", world.operator, world.owner, lambda: {"reason": "duplicate"},
+             lambda: f"/declarations/{life['reject']}/reject"),
+        Case("/projects/{project_id}/reports", world.owner, world.buyer, lambda: {
+            "period_start": "2024-03-01", "period_end": "2024-03-20", "verifier_organization_id": life["verifier_org"],
+            "data": _ev_data(3).decode()}, lambda: f"/projects/{life['project']}/reports"),
+        Case("/reports/{report_id}/review", verifier, world.owner, lambda: {"approve": True},
+             lambda: f"/reports/{life['review']}/review"),
+        Case("/reports/{report_id}/issue", world.operator, world.owner, lambda: {"account_id": world.owner_account},
+             lambda: f"/reports/{life['issue']}/issue"),
     ]
     posts = {path.removeprefix("/api/v1") for path, methods in api.app.openapi()["paths"].items()
              if "post" in methods}
-    assert {case.route for case in cases} == posts - {"/auth/token"}, "walk every write endpoint"
+    # Logging in and commenting on a public announcement are open to anyone by design.
+    public = {"/auth/token", "/public/announcements/{declaration_id}/comments"}
+    assert {case.route for case in cases} == posts - public, "walk every write endpoint"
 
     for case in cases:
         with subtests.test(case.route):

@@ -4,6 +4,13 @@ from tanhui.api.idempotency import idempotency_keys
 from tanhui.identity.tables import api_keys, instance_secrets, login_failures, organizations, users
 from tanhui.journal.tables import journal_entries, journal_head
 from tanhui.mrv.tables import claimed_days, energy_claims, meters, monitoring_reports, report_sites
+from tanhui.projects.tables import (
+    declaration_events,
+    declarations,
+    public_comments,
+    submitted_report_days,
+    submitted_reports,
+)
 from tanhui.registry.tables import (
     accounts,
     acts,
@@ -18,11 +25,13 @@ from tanhui.registry.tables import (
 
 # Tables whose rows are ledger state described by the journal (audit compares them with its entries).
 JOURNALED = (organizations, users, api_keys, accounts, projects, acts, issuances, pledges, blocks, movements,
-             retirements, cancellations, meters, monitoring_reports, report_sites, energy_claims, claimed_days)
+             retirements, cancellations, meters, monitoring_reports, report_sites, energy_claims, claimed_days,
+             declarations, declaration_events, public_comments, submitted_reports, submitted_report_days)
 
 __all__ = [
-    "JOURNALED", "accounts", "acts", "api_keys", "blocks", "cancellations", "claimed_days", "energy_claims",
-    "idempotency_keys", "instance_secrets", "issuances", "journal_entries", "journal_head", "login_failures",
-    "meters", "monitoring_reports", "movements", "organizations", "pledges", "projects", "report_sites",
-    "retirements", "users",
+    "JOURNALED", "accounts", "acts", "api_keys", "blocks", "cancellations", "claimed_days", "declaration_events",
+    "declarations", "energy_claims", "idempotency_keys", "instance_secrets", "issuances", "journal_entries",
+    "journal_head", "login_failures", "meters", "monitoring_reports", "movements", "organizations", "pledges",
+    "projects", "public_comments", "report_sites", "retirements", "submitted_report_days", "submitted_reports",
+    "users",
 ]

@@ -16,6 +16,7 @@ from tanhui.api import (
     acts,
     auth,
     docs,
+    lifecycle,
     methodologies,
     models,
     mrv,
@@ -63,7 +64,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     docs.install(app)
 
     api = APIRouter(prefix=API_PREFIX)
-    for module in (auth, organizations, accounts, projects, acts, public, methodologies, mrv):
+    for module in (auth, organizations, accounts, projects, acts, public, methodologies, lifecycle, mrv):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(problems.router)

@@ -1,0 +1,1 @@
+"""Projects from declaration to issuance: review, public announcement, registration, monitoring reports, sign-off."""
