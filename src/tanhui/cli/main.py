@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 from typer.core import TyperGroup
 
-from tanhui.cli import audit, methodology, mrv, registry, serial, server
+from tanhui.cli import audit, lifecycle, methodology, mrv, registry, serial, server
 from tanhui.cli.context import CliState, fail, state
 from tanhui.config import Settings
 from tanhui.errors import TanhuiError
@@ -63,6 +63,7 @@ app.add_typer(methodology.methodology, name="methodology")
 app.add_typer(registry.org, name="org")
 app.add_typer(registry.user, name="user")
 app.add_typer(registry.account, name="account")
+registry.project.command("pending")(lifecycle.pending)
 app.add_typer(registry.project, name="project")
 app.command("issue")(registry.issue)
 app.command("cancel")(registry.cancel)
