@@ -155,6 +155,11 @@ def test_every_write_endpoint_checks_who_acts(api: Api, world: World, subtests: 
              lambda: f"/reports/{life['review']}/review"),
         Case("/reports/{report_id}/issue", world.operator, world.owner, lambda: {"account_id": world.owner_account},
              lambda: f"/reports/{life['issue']}/issue"),
+        Case("/compliance/obligations", world.operator, world.owner, lambda: {
+            "organization_id": world.buyer_org, "region": "WUJIANG", "compliance_year": 2025,
+            "verified_emissions_kg": 1_000_000}),
+        Case("/compliance/surrenders", world.operator, world.owner, lambda: {
+            "obligation_id": made["obligation"], "account_id": world.buyer_account, "quantity": 10}),
     ]
     posts = {path.removeprefix("/api/v1") for path, methods in api.app.openapi()["paths"].items()
              if "post" in methods}
@@ -179,6 +184,8 @@ def test_every_write_endpoint_checks_who_acts(api: Api, world: World, subtests: 
                 made["pledge"] = result["pledge"]["id"]
             if case.route == "/api-keys":
                 made["key"] = result["id"]
+            if case.route == "/compliance/obligations":
+                made["obligation"] = result["id"]
 
 
 def test_viewers_read_but_do_not_write(api: Api, world: World) -> None:

@@ -11,6 +11,7 @@ from tanhui.projects.tables import (
     submitted_report_days,
     submitted_reports,
 )
+from tanhui.regions.tables import compliance_obligations, compliance_surrenders
 from tanhui.registry.tables import (
     accounts,
     acts,
@@ -26,10 +27,12 @@ from tanhui.registry.tables import (
 # Tables whose rows are ledger state described by the journal (audit compares them with its entries).
 JOURNALED = (organizations, users, api_keys, accounts, projects, acts, issuances, pledges, blocks, movements,
              retirements, cancellations, meters, monitoring_reports, report_sites, energy_claims, claimed_days,
-             declarations, declaration_events, public_comments, submitted_reports, submitted_report_days)
+             declarations, declaration_events, public_comments, submitted_reports, submitted_report_days,
+             compliance_obligations, compliance_surrenders)
 
 __all__ = [
-    "JOURNALED", "accounts", "acts", "api_keys", "blocks", "cancellations", "claimed_days", "declaration_events",
+    "JOURNALED", "accounts", "acts", "api_keys", "blocks", "cancellations", "claimed_days", "compliance_obligations",
+    "compliance_surrenders", "declaration_events",
     "declarations", "energy_claims", "idempotency_keys", "instance_secrets", "issuances", "journal_entries",
     "journal_head", "login_failures", "meters", "monitoring_reports", "movements", "organizations", "pledges",
     "projects", "public_comments", "report_sites", "retirements", "submitted_report_days", "submitted_reports",

@@ -15,6 +15,7 @@ from tanhui.api import (
     accounts,
     acts,
     auth,
+    compliance,
     docs,
     lifecycle,
     methodologies,
@@ -64,7 +65,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     docs.install(app)
 
     api = APIRouter(prefix=API_PREFIX)
-    for module in (auth, organizations, accounts, projects, acts, public, methodologies, lifecycle, mrv):
+    for module in (auth, organizations, accounts, projects, acts, public, methodologies, lifecycle, compliance, mrv):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(problems.router)

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tanhui.api.idempotency import IdempotencyKeyReused
 from tanhui.errors import ALL_ERRORS, NotAuthenticated, NotFound, TanhuiError
 from tanhui.projects.lifecycle import IllegalTransition
+from tanhui.regions.offsetting import OffsetRefused
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("tanhui.api")
@@ -79,6 +80,9 @@ _DESCRIPTIONS = {
                       "`detail` names every condition that fails.",
     "illegal-transition": "The act does not apply to the declaration's or monitoring report's present state "
                           "(or it changed meanwhile); `detail` says which states allow it. Nothing was changed.",
+    "offset-refused": "The region's offsetting rules refuse the surrender: a credit's type, methodology, vintage "
+                      "or origin is not accepted, or the cap would be exceeded; `detail` names the rule and what "
+                      "may still be surrendered. Nothing was changed.",
     "idempotency-key-reused": "The `Idempotency-Key` was first used with another method, path or body. A "
                               "key names one request; replaying it returns the first result, so use a new "
                               "key for a new request.",
@@ -87,7 +91,7 @@ _DESCRIPTIONS = {
     "service-unavailable": "The database is busy or unreachable; retry after a moment.",
     "internal-error": "An unexpected error; it was logged. Nothing about it is shown here.",
 }
-_ERRORS: tuple[type[TanhuiError], ...] = (*ALL_ERRORS, IdempotencyKeyReused, IllegalTransition)
+_ERRORS: tuple[type[TanhuiError], ...] = (*ALL_ERRORS, IdempotencyKeyReused, IllegalTransition, OffsetRefused)
 CATALOGUE: dict[str, _Kind] = {e.code: _Kind(e.status, e.title, _DESCRIPTIONS[e.code]) for e in _ERRORS}
 CATALOGUE |= {
     "malformed-json": _Kind(400, "The body is not valid JSON", _DESCRIPTIONS["malformed-json"]),
