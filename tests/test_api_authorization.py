@@ -160,6 +160,12 @@ def test_every_write_endpoint_checks_who_acts(api: Api, world: World, subtests: 
             "verified_emissions_kg": 1_000_000}),
         Case("/compliance/surrenders", world.operator, world.owner, lambda: {
             "obligation_id": made["obligation"], "account_id": world.buyer_account, "quantity": 10}),
+        Case("/organizations/{organization_id}/region", world.operator, world.owner, lambda: {"region": "WUHAN"},
+             lambda: f"/organizations/{world.buyer_org}/region"),
+        Case("/cross-regional-transfers", world.owner, world.buyer, lambda: {
+            "from_account_id": world.owner_account, "to_account_id": world.buyer_account, "quantity": 10}),
+        Case("/cross-regional-transfers/{transfer_id}/decide", world.operator, world.owner,
+             lambda: {"approve": True}, lambda: f"/cross-regional-transfers/{made['crossing']}/decide"),
     ]
     posts = {path.removeprefix("/api/v1") for path, methods in api.app.openapi()["paths"].items()
              if "post" in methods}
@@ -186,6 +192,8 @@ def test_every_write_endpoint_checks_who_acts(api: Api, world: World, subtests: 
                 made["key"] = result["id"]
             if case.route == "/compliance/obligations":
                 made["obligation"] = result["id"]
+            if case.route == "/cross-regional-transfers":
+                made["crossing"] = result["id"]
 
 
 def test_viewers_read_but_do_not_write(api: Api, world: World) -> None:

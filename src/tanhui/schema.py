@@ -11,7 +11,12 @@ from tanhui.projects.tables import (
     submitted_report_days,
     submitted_reports,
 )
-from tanhui.regions.tables import compliance_obligations, compliance_surrenders
+from tanhui.regions.tables import (
+    compliance_obligations,
+    compliance_surrenders,
+    cross_regional_transfers,
+    organization_regions,
+)
 from tanhui.registry.tables import (
     accounts,
     acts,
@@ -28,13 +33,39 @@ from tanhui.registry.tables import (
 JOURNALED = (organizations, users, api_keys, accounts, projects, acts, issuances, pledges, blocks, movements,
              retirements, cancellations, meters, monitoring_reports, report_sites, energy_claims, claimed_days,
              declarations, declaration_events, public_comments, submitted_reports, submitted_report_days,
-             compliance_obligations, compliance_surrenders)
+             compliance_obligations, compliance_surrenders, organization_regions, cross_regional_transfers)
 
 __all__ = [
-    "JOURNALED", "accounts", "acts", "api_keys", "blocks", "cancellations", "claimed_days", "compliance_obligations",
-    "compliance_surrenders", "declaration_events",
-    "declarations", "energy_claims", "idempotency_keys", "instance_secrets", "issuances", "journal_entries",
-    "journal_head", "login_failures", "meters", "monitoring_reports", "movements", "organizations", "pledges",
-    "projects", "public_comments", "report_sites", "retirements", "submitted_report_days", "submitted_reports",
+    "JOURNALED",
+    "accounts",
+    "acts",
+    "api_keys",
+    "blocks",
+    "cancellations",
+    "claimed_days",
+    "compliance_obligations",
+    "compliance_surrenders",
+    "cross_regional_transfers",
+    "declaration_events",
+    "declarations",
+    "energy_claims",
+    "idempotency_keys",
+    "instance_secrets",
+    "issuances",
+    "journal_entries",
+    "journal_head",
+    "login_failures",
+    "meters",
+    "monitoring_reports",
+    "movements",
+    "organization_regions",
+    "organizations",
+    "pledges",
+    "projects",
+    "public_comments",
+    "report_sites",
+    "retirements",
+    "submitted_report_days",
+    "submitted_reports",
     "users",
 ]

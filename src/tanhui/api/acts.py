@@ -14,6 +14,7 @@ from tanhui.api.pagination import PageRequest, encode_cursor, paging
 from tanhui.api.problems import problem_responses
 from tanhui.api.security import Caller
 from tanhui.api.writes import Write, Writer
+from tanhui.regions import transfers as cross_regional
 from tanhui.registry import ledger, queries
 from tanhui.unit_of_work import UnitOfWork
 
@@ -53,8 +54,9 @@ def get_issuance(request: Request, issuance_id: RecordId, caller: Caller) -> mod
 @router.post("/transfers", status_code=201, response_model=models.Act, responses=ACT_ERRORS,
              summary="Transfer units to another account")
 def transfer(body: models.TransferCreate, write: Writer) -> Response:
-    """By ``quantity`` (first issued, first out) or by explicit ``serial_range``."""
-    return _perform(write, body, ledger.transfer, **body.model_dump())
+    """By ``quantity`` (first issued, first out) or by explicit ``serial_range``. Credits issued outside the
+    receiving organisation's region need that region's consent (see ``/cross-regional-transfers``)."""
+    return _perform(write, body, cross_regional.transfer, **body.model_dump())
 
 
 @router.post("/retirements", status_code=201, response_model=models.Act, responses=ACT_ERRORS,

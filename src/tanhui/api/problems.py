@@ -18,6 +18,7 @@ from tanhui.api.idempotency import IdempotencyKeyReused
 from tanhui.errors import ALL_ERRORS, NotAuthenticated, NotFound, TanhuiError
 from tanhui.projects.lifecycle import IllegalTransition
 from tanhui.regions.offsetting import OffsetRefused
+from tanhui.regions.transfers import TransferRefused
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("tanhui.api")
@@ -83,6 +84,9 @@ _DESCRIPTIONS = {
     "offset-refused": "The region's offsetting rules refuse the surrender: a credit's type, methodology, vintage "
                       "or origin is not accepted, or the cap would be exceeded; `detail` names the rule and what "
                       "may still be surrendered. Nothing was changed.",
+    "cross-regional-transfer": "The credits were issued outside the receiving organisation's region, which "
+                               "refuses them or admits them only with its operator's approval (request that with "
+                               "`POST /api/v1/cross-regional-transfers`). Nothing was changed.",
     "idempotency-key-reused": "The `Idempotency-Key` was first used with another method, path or body. A "
                               "key names one request; replaying it returns the first result, so use a new "
                               "key for a new request.",
@@ -91,7 +95,8 @@ _DESCRIPTIONS = {
     "service-unavailable": "The database is busy or unreachable; retry after a moment.",
     "internal-error": "An unexpected error; it was logged. Nothing about it is shown here.",
 }
-_ERRORS: tuple[type[TanhuiError], ...] = (*ALL_ERRORS, IdempotencyKeyReused, IllegalTransition, OffsetRefused)
+_ERRORS: tuple[type[TanhuiError], ...] = (*ALL_ERRORS, IdempotencyKeyReused, IllegalTransition, OffsetRefused,
+                                         TransferRefused)
 CATALOGUE: dict[str, _Kind] = {e.code: _Kind(e.status, e.title, _DESCRIPTIONS[e.code]) for e in _ERRORS}
 CATALOGUE |= {
     "malformed-json": _Kind(400, "The body is not valid JSON", _DESCRIPTIONS["malformed-json"]),

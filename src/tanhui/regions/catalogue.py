@@ -14,6 +14,7 @@ from tanhui.reference import read_text
 
 REGIONS_FILE = "regions.toml"
 OUTSIDE_POLICIES = ("allowed", "refused")
+INCOMING_POLICIES = ("allowed", "approval", "refused")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,7 @@ class Region:
     name_zh: str
     name_en: str
     parent: str | None
+    incoming_transfers: str
     rules: tuple[OffsetRules, ...]
 
     def rules_for(self, year: int) -> OffsetRules:
@@ -52,7 +54,7 @@ class Region:
 
     def describe(self) -> dict[str, Any]:
         return {"code": self.code, "name_zh": self.name_zh, "name_en": self.name_en, "parent": self.parent,
-                "rules": [rules.describe() for rules in self.rules]}
+                "incoming_transfers": self.incoming_transfers, "rules": [rules.describe() for rules in self.rules]}
 
 
 def _figure(name: str, entry: dict[str, Any]) -> Parameter:
@@ -75,7 +77,9 @@ def regions() -> dict[str, Region]:
         for rule in rules:
             assert rule.outside_credits in OUTSIDE_POLICIES, entry["code"]
             assert 0 <= rule.outside_cap_share.value <= rule.cap_share.value <= 1, entry["code"]
-        built[entry["code"]] = Region(entry["code"], entry["name_zh"], entry["name_en"], entry.get("parent"), rules)
+        assert entry["incoming_transfers"] in INCOMING_POLICIES, entry["code"]
+        built[entry["code"]] = Region(entry["code"], entry["name_zh"], entry["name_en"], entry.get("parent"),
+                                      entry["incoming_transfers"], rules)
     for region in built.values():
         assert region.parent is None or region.parent in built, region.code
     return built

@@ -13,11 +13,11 @@ from tanhui.errors import Conflict, InvalidRequest, NotFound
 from tanhui.identity.principal import Principal
 from tanhui.identity.tables import organizations
 from tanhui.regions.catalogue import region as find_region
-from tanhui.regions.offsetting import Credits, caps, check
+from tanhui.regions.holdings import offered_credits
+from tanhui.regions.offsetting import caps, check
 from tanhui.regions.tables import compliance_obligations, compliance_surrenders
 from tanhui.registry import ledger
-from tanhui.registry.blocks import State
-from tanhui.registry.tables import acts, blocks, projects
+from tanhui.registry.tables import acts
 from tanhui.types import MAX_QUANTITY, utcnow
 from tanhui.unit_of_work import UnitOfWork, read_one
 
@@ -54,29 +54,6 @@ def _obligation(conn: Connection, obligation_id: int, *, lock: bool = False) -> 
     return row
 
 
-def _credits(issuance: RowMapping, conn: Connection, quantity: int) -> Credits:
-    methodology = conn.execute(select(projects.c.methodology).where(projects.c.id == issuance["project_id"])).scalar()
-    return Credits(quantity, issuance["region"], issuance["credit_type"], str(methodology), issuance["vintage"])
-
-
-def _offered(conn: Connection, account_id: int, quantity: int | None, serial_range: str | None) -> list[Credits]:
-    """The units a surrender would end, per issuance, in the order the ledger takes them."""
-    if serial_range is not None:
-        issuance, first, last = ledger.resolve_serial_range(conn, serial_range)
-        return [_credits(issuance, conn, last - first + 1)]
-    wanted = ledger.check_quantity(quantity)
-    offered: dict[int, int] = {}
-    rows = conn.execute(select(blocks.c.issuance_id, blocks.c.quantity)
-                        .where(blocks.c.account_id == account_id, blocks.c.state == State.AVAILABLE)
-                        .order_by(blocks.c.issuance_id, blocks.c.first))
-    for issuance_id, held in rows:
-        take = min(held, wanted - sum(offered.values()))
-        if take <= 0:
-            break
-        offered[issuance_id] = offered.get(issuance_id, 0) + take
-    return [_credits(ledger.get_issuance(conn, issuance_id), conn, count) for issuance_id, count in offered.items()]
-
-
 def surrender(tx: UnitOfWork, principal: Principal, *, obligation_id: int, account_id: int,
               quantity: int | None = None, serial_range: str | None = None) -> RowMapping:
     """End the emitter's credits against its obligation, within the region's eligibility rules and caps.
@@ -95,7 +72,7 @@ def surrender(tx: UnitOfWork, principal: Principal, *, obligation_id: int, accou
         select(func.coalesce(func.sum(compliance_surrenders.c.quantity), 0),
                func.coalesce(func.sum(compliance_surrenders.c.outside_kg), 0))
         .where(compliance_surrenders.c.obligation_id == obligation_id)).one()
-    offered = _offered(tx.conn, account_id, quantity, serial_range)
+    offered = offered_credits(tx.conn, account_id, quantity, serial_range)
     outside = check(rules, region=obligation["region"], compliance_year=obligation["compliance_year"],
                     verified_emissions_kg=obligation["verified_emissions_kg"], surrendered_kg=int(done[0]),
                     surrendered_outside_kg=int(done[1]), offered=offered)
