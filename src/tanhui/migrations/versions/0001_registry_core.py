@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from tanhui.migrations.guards import row_guards
+
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -450,6 +452,7 @@ def _guards() -> None:
         _postgresql_guards()
     else:
         _sqlite_guards()
+    row_guards(append_only=APPEND_ONLY, no_delete=NO_DELETE)
 
 
 def _postgresql_guards() -> None:
@@ -495,16 +498,6 @@ def _postgresql_guards() -> None:
         "CREATE TRIGGER blocks_delete_guard BEFORE DELETE ON blocks "
         "FOR EACH ROW EXECUTE FUNCTION tanhui_blocks_delete_guard()"
     )
-    for table in APPEND_ONLY:
-        op.execute(
-            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-            "FOR EACH ROW EXECUTE FUNCTION tanhui_refuse()"
-        )
-    for table in NO_DELETE:
-        op.execute(
-            f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} "
-            "FOR EACH ROW EXECUTE FUNCTION tanhui_refuse()"
-        )
 
 
 def _sqlite_guards() -> None:
@@ -533,12 +526,3 @@ def _sqlite_guards() -> None:
         WHEN OLD.state <> 'available' OR NOT EXISTS (
             SELECT 1 FROM blocks WHERE issuance_id = OLD.issuance_id AND id <> OLD.id)
         BEGIN SELECT RAISE(ABORT, 'tanhui: {DELETE_GUARD}'); END""")
-    for table in APPEND_ONLY:
-        for event in ("UPDATE", "DELETE"):
-            op.execute(f"""
-                CREATE TRIGGER {table}_no_{event.lower()} BEFORE {event} ON {table}
-                BEGIN SELECT RAISE(ABORT, 'tanhui: {table} rows are append-only'); END""")
-    for table in NO_DELETE:
-        op.execute(f"""
-            CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
-            BEGIN SELECT RAISE(ABORT, 'tanhui: {table} rows are never deleted'); END""")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from tanhui.migrations.guards import row_guards
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
@@ -165,7 +167,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("meter_id", "day", name=op.f("pk_claimed_days")),
     )
     op.create_index(op.f("ix_claimed_days_claim_id"), "claimed_days", ["claim_id"], unique=False)
-    _guards()
+    row_guards(append_only=APPEND_ONLY, no_delete=NO_DELETE)
 
 
 def downgrade() -> None:
@@ -181,28 +183,3 @@ def downgrade() -> None:
     op.drop_table("monitoring_reports")
     op.drop_index(op.f("ix_meters_owner_organization_id"), table_name="meters")
     op.drop_table("meters")
-
-
-def _guards() -> None:
-    """Append-only and no-delete triggers, as revision 0001 gives the ledger's own tables."""
-    if op.get_bind().dialect.name == "postgresql":
-        for table in APPEND_ONLY:
-            op.execute(
-                f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-                "FOR EACH ROW EXECUTE FUNCTION tanhui_refuse()"
-            )
-        for table in NO_DELETE:
-            op.execute(
-                f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} "
-                "FOR EACH ROW EXECUTE FUNCTION tanhui_refuse()"
-            )
-        return
-    for table in APPEND_ONLY:
-        for event in ("UPDATE", "DELETE"):
-            op.execute(f"""
-                CREATE TRIGGER {table}_no_{event.lower()} BEFORE {event} ON {table}
-                BEGIN SELECT RAISE(ABORT, 'tanhui: {table} rows are append-only'); END""")
-    for table in NO_DELETE:
-        op.execute(f"""
-            CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
-            BEGIN SELECT RAISE(ABORT, 'tanhui: {table} rows are never deleted'); END""")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from tanhui.migrations.guards import row_guards
+
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
@@ -196,7 +198,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("submitted_report_days", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_submitted_report_days_report_id"), ["report_id"], unique=False)
-    _guards()
+    row_guards(append_only=APPEND_ONLY, no_delete=NO_DELETE)
 
 
 def downgrade() -> None:
@@ -222,28 +224,3 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_declarations_owner_organization_id"))
 
     op.drop_table("declarations")
-
-
-def _guards() -> None:
-    """Append-only and no-delete triggers, as revisions 0001 and 0002 give their tables."""
-    if op.get_bind().dialect.name == "postgresql":
-        for table in APPEND_ONLY:
-            op.execute(
-                f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-                "FOR EACH ROW EXECUTE FUNCTION tanhui_refuse()"
-            )
-        for table in NO_DELETE:
-            op.execute(
-                f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} "
-                "FOR EACH ROW EXECUTE FUNCTION tanhui_refuse()"
-            )
-        return
-    for table in APPEND_ONLY:
-        for event in ("UPDATE", "DELETE"):
-            op.execute(f"""
-                CREATE TRIGGER {table}_no_{event.lower()} BEFORE {event} ON {table}
-                BEGIN SELECT RAISE(ABORT, 'tanhui: {table} rows are append-only'); END""")
-    for table in NO_DELETE:
-        op.execute(f"""
-            CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
-            BEGIN SELECT RAISE(ABORT, 'tanhui: {table} rows are never deleted'); END""")

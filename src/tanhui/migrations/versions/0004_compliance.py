@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from tanhui.migrations.guards import row_guards
+
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
@@ -143,7 +145,7 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_cross_regional_transfers_to_region"), ["to_region"], unique=False
         )
-    _guards()
+    row_guards(append_only=APPEND_ONLY, no_delete=NO_DELETE)
 
 
 def downgrade() -> None:
@@ -162,20 +164,3 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_compliance_obligations_organization_id"))
 
     op.drop_table("compliance_obligations")
-
-
-def _guards() -> None:
-    """Append-only and no-delete triggers, as the earlier revisions give their tables."""
-    postgres = op.get_bind().dialect.name == "postgresql"
-    for table in (*APPEND_ONLY, *NO_DELETE):
-        events = ("UPDATE", "DELETE") if table in APPEND_ONLY else ("DELETE",)
-        if postgres:
-            op.execute(
-                f"CREATE TRIGGER {table}_guard BEFORE {' OR '.join(events)} ON {table} "
-                "FOR EACH ROW EXECUTE FUNCTION tanhui_refuse()"
-            )
-            continue
-        for event in events:
-            op.execute(f"""
-                CREATE TRIGGER {table}_no_{event.lower()} BEFORE {event} ON {table}
-                BEGIN SELECT RAISE(ABORT, 'tanhui: {table} rows cannot be {event.lower()}d'); END""")
