@@ -166,6 +166,10 @@ def test_every_write_endpoint_checks_who_acts(api: Api, world: World, subtests: 
             "from_account_id": world.owner_account, "to_account_id": world.buyer_account, "quantity": 10}),
         Case("/cross-regional-transfers/{transfer_id}/decide", world.operator, world.owner,
              lambda: {"approve": True}, lambda: f"/cross-regional-transfers/{made['crossing']}/decide"),
+        Case("/methodologies/{reference}/publish", world.operator, world.owner, lambda: None,
+             lambda: "/methodologies/TRAVEL-LOW@1-SHENZHEN/publish"),
+        Case("/methodologies/{reference}/supersede", world.operator, world.owner, lambda: {"by": "PV-DIST@1-EC2023"},
+             lambda: "/methodologies/PV-DIST@1-CN2023/supersede"),
     ]
     posts = {path.removeprefix("/api/v1") for path, methods in api.app.openapi()["paths"].items()
              if "post" in methods}

@@ -3,6 +3,7 @@
 from tanhui.api.idempotency import idempotency_keys
 from tanhui.identity.tables import api_keys, instance_secrets, login_failures, organizations, users
 from tanhui.journal.tables import journal_entries, journal_head
+from tanhui.methodologies.tables import methodology_versions
 from tanhui.mrv.tables import claimed_days, energy_claims, meters, monitoring_reports, report_sites
 from tanhui.projects.tables import (
     declaration_events,
@@ -33,7 +34,8 @@ from tanhui.registry.tables import (
 JOURNALED = (organizations, users, api_keys, accounts, projects, acts, issuances, pledges, blocks, movements,
              retirements, cancellations, meters, monitoring_reports, report_sites, energy_claims, claimed_days,
              declarations, declaration_events, public_comments, submitted_reports, submitted_report_days,
-             compliance_obligations, compliance_surrenders, organization_regions, cross_regional_transfers)
+             compliance_obligations, compliance_surrenders, organization_regions, cross_regional_transfers,
+             methodology_versions)
 
 __all__ = [
     "JOURNALED",
@@ -55,7 +57,7 @@ __all__ = [
     "journal_entries",
     "journal_head",
     "login_failures",
-    "meters",
+    "meters", "methodology_versions",
     "monitoring_reports",
     "movements",
     "organization_regions",

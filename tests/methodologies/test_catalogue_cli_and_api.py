@@ -89,6 +89,7 @@ def test_the_public_lists_and_reads_methodologies_without_logging_in(client: Tes
     listed = client.get("/api/v1/public/methodologies")
     assert listed.status_code == 200
     assert {m["code"] for m in listed.json()} == {"PV-DIST", "EV-CHARGE", "LIGHT-EFF", "WETLAND-SEQ", "TRAVEL-LOW"}
+    assert {m["reference"]: m["state"] for m in listed.json()}["TRAVEL-LOW@1-SHENZHEN"] == "draft"
     one = client.get("/api/v1/public/methodologies/TRAVEL-LOW@1-SHENZHEN").json()
     assert {p["name"]: p["value"] for p in one["parameters"]} == {"e_bus_g_per_km": "26.9", "metro_g_per_km": "46.7"}
     assert client.get("/api/v1/public/methodologies/WETLAND-SEQ").json()["version"] == "1-IPCC2013"

@@ -16,6 +16,7 @@ from tanhui.identity.principal import Principal
 from tanhui.methodologies.catalogue import find
 from tanhui.methodologies.methodology import Methodology
 from tanhui.methodologies.monitoring_data import parse_design
+from tanhui.methodologies.publication import require_published
 from tanhui.projects.lifecycle import ANNOUNCEMENT_DAYS, IllegalTransition, due, next_state
 from tanhui.projects.tables import declaration_events, declarations, public_comments
 from tanhui.registry import ledger
@@ -89,6 +90,7 @@ def declare(tx: UnitOfWork, principal: Principal, *, name: str, owner_organizati
         principal.require_acts_for(owner["id"], f"organisation {owner['id']}")
     principal.require_write()
     version = find(methodology)
+    require_published(tx.conn, version.reference)
     if not _REGION.match(region or ""):
         raise InvalidRequest(f"region code {region!r} must be 2-12 upper-case letters or digits, "
                              "starting with a letter")
