@@ -35,6 +35,7 @@ class Case:
     other: Principal | None
     body: Callable[[], dict[str, Any] | None]
     path: Callable[[], str] | None = None
+    files: dict[str, Any] | None = None
 
 
 def _viewers(world: World) -> dict[int, Principal]:
@@ -138,6 +139,9 @@ def test_every_write_endpoint_checks_who_acts(api: Api, world: World, subtests: 
             "region": "SIP", "design": EV}),
         Case("/declarations/{declaration_id}/edit", world.owner, world.buyer, lambda: {"design": EV},
              lambda: f"/declarations/{life['edit']}/edit"),
+        Case("/declarations/{declaration_id}/attachments", world.owner, world.buyer, lambda: None,
+             lambda: f"/declarations/{life['edit']}/attachments",
+             files={"file": ("sites.csv", b"site_id,capacity_kw\nS1,40\n", "text/csv")}),
         Case("/declarations/{declaration_id}/submit", world.owner, world.buyer, lambda: None,
              lambda: f"/declarations/{life['edit']}/submit"),
         Case("/declarations/{declaration_id}/return", world.operator, world.owner, lambda: {"reason": "site list"},
@@ -182,12 +186,12 @@ def test_every_write_endpoint_checks_who_acts(api: Api, world: World, subtests: 
             path = case.path() if case.path else case.route
             body = case.body()
             before = snapshot(world.engine)
-            assert_problem(api.post(path, body), 401, "log in")
+            assert_problem(api.post(path, body, files=case.files), 401, "log in")
             if case.other is not None:
-                assert_problem(api.post(path, body, who=case.other), 403)
-            assert_problem(api.post(path, body, who=viewers[case.right.organization_id]), 403)
+                assert_problem(api.post(path, body, who=case.other, files=case.files), 403)
+            assert_problem(api.post(path, body, who=viewers[case.right.organization_id], files=case.files), 403)
             assert snapshot(world.engine) == before
-            response = api.post(path, body, who=case.right)
+            response = api.post(path, body, who=case.right, files=case.files)
             assert response.status_code in (200, 201), response.text
             result = response.json()
             if case.route == "/pledges":

@@ -44,8 +44,12 @@ class Api:
             headers["Authorization"] = f"Bearer {issue_token(self.app, who)[0]}"
         return headers
 
-    def post(self, path: str, body: Any = None, *, who: Who = None, key: str | None = None) -> httpx.Response:
+    def post(self, path: str, body: Any = None, *, who: Who = None, key: str | None = None,
+             files: dict[str, Any] | None = None) -> httpx.Response:
+        """POST ``body`` as JSON, or ``files`` as a multipart upload."""
         extra = {"Idempotency-Key": key} if key is not None else {}
+        if files is not None:
+            return self.client.post(f"/api/v1{path}", files=files, headers=self.headers(who, **extra))
         return self.client.post(f"/api/v1{path}", json=body, headers=self.headers(who, **extra))
 
     def get(self, path: str, *, who: Who = None, **params: Any) -> httpx.Response:

@@ -6,6 +6,7 @@ from tanhui.journal.tables import journal_entries, journal_head
 from tanhui.methodologies.tables import methodology_versions
 from tanhui.mrv.tables import claimed_days, energy_claims, meters, monitoring_reports, report_sites
 from tanhui.projects.tables import (
+    declaration_attachments,
     declaration_events,
     declarations,
     public_comments,
@@ -35,7 +36,7 @@ JOURNALED = (organizations, users, api_keys, accounts, projects, acts, issuances
              retirements, cancellations, meters, monitoring_reports, report_sites, energy_claims, claimed_days,
              declarations, declaration_events, public_comments, submitted_reports, submitted_report_days,
              compliance_obligations, compliance_surrenders, organization_regions, cross_regional_transfers,
-             methodology_versions)
+             methodology_versions, declaration_attachments)
 
 __all__ = [
     "JOURNALED",
@@ -48,7 +49,7 @@ __all__ = [
     "compliance_obligations",
     "compliance_surrenders",
     "cross_regional_transfers",
-    "declaration_events",
+    "declaration_attachments", "declaration_events",
     "declarations",
     "energy_claims",
     "idempotency_keys",

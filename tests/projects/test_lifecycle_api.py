@@ -247,3 +247,38 @@ def test_a_rejected_declaration_is_final_and_pending_steps_show_what_waits(platf
     p.ok(p.post(f"/declarations/{number}/reject", p.operator, {"reason": "duplicates project 12"}))
     refused(p, p.post(f"/declarations/{number}/submit", p.owner), 409, "is rejected")
     assert p.ok(p.get("/lifecycle/pending", p.operator)) == []
+
+
+def test_evidence_is_attached_while_draft_kept_by_its_hash_and_refused_when_bad(
+        platform: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    from tanhui.projects import attachments
+
+    p, case = platform, CASES["ev"]
+    number = p.ok(p.post("/declarations", p.owner, {
+        "name": "chargers", "owner_organization_id": p.world.owner_org, "methodology": case.methodology,
+        "region": "SIP", "design": case.design}), 201)["id"]
+    evidence = b"%PDF-1.4 grid connection approval"
+
+    def upload(name: str, content: bytes, media_type: str, who: dict[str, str] | None = None) -> Any:
+        return p.client.post(f"/api/v1/declarations/{number}/attachments", headers=who or p.owner,
+                             files={"file": (name, content, media_type)})
+
+    attached = p.ok(upload("approval.pdf", evidence, "application/pdf"), 201)
+    digest = hashlib.sha256(evidence).hexdigest()
+    assert [(a["sha256"], a["filename"], a["size_bytes"]) for a in attached["attachments"]] == [
+        (digest, "approval.pdf", len(evidence))]
+    fetched = p.client.get(f"/api/v1/declarations/{number}/attachments/{digest}", headers=p.operator)
+    assert fetched.status_code == 200 and fetched.content == evidence
+    assert p.client.get(f"/api/v1/declarations/{number}/attachments/{digest}", headers=p.buyer).status_code == 404
+
+    before = snapshot(p.world.engine)
+    refused(p, upload("page.html", b"<script>", "text/html"), 422, "attachments of type 'text/html' are not accepted")
+    refused(p, upload("empty.csv", b"", "text/csv"), 422, "the attachment is empty")
+    monkeypatch.setattr(attachments, "MAX_BYTES", 8)
+    refused(p, upload("big.csv", b"a,b\n1,2\n3,4\n", "text/csv"), 422, "at most 8 are accepted")
+    refused(p, upload("x.csv", b"a\n", "text/csv", p.buyer), 403, "another organisation")
+    assert snapshot(p.world.engine) == before
+    p.ok(p.post(f"/declarations/{number}/submit", p.owner))
+    refused(p, upload("late.pdf", evidence, "application/pdf"), 409, "evidence is attached only while")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Request, Response, UploadFile
 from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr
+from starlette.concurrency import run_in_threadpool
 
 from tanhui.api import models
 from tanhui.api.deps import engine_of, reading, settings_of
@@ -14,8 +15,8 @@ from tanhui.api.problems import problem_responses
 from tanhui.api.security import Caller
 from tanhui.api.writes import Writer
 from tanhui.identity.principal import Principal
+from tanhui.projects import attachments, reports
 from tanhui.projects import declarations as declaring
-from tanhui.projects import reports
 from tanhui.projects.tables import declarations
 from tanhui.registry.queries import utc
 from tanhui.unit_of_work import UnitOfWork
@@ -96,6 +97,14 @@ class Comment(BaseModel):
     created_at: datetime
 
 
+class Attachment(BaseModel):
+    sha256: str
+    filename: str
+    media_type: str
+    size_bytes: int
+    created_at: datetime
+
+
 class Declaration(BaseModel):
     id: int
     name: str
@@ -111,6 +120,7 @@ class Declaration(BaseModel):
     created_at: datetime
     updated_at: datetime
     events: list[Event]
+    attachments: list[Attachment]
     comments: list[Comment]
 
 
@@ -146,6 +156,8 @@ def _declaration(conn: Any, principal: Principal | None, declaration_id: int) ->
     view = declaring.declaration_view(conn, principal, declaration_id)
     for key in ("announcement_ends_at", "due_at", "created_at", "updated_at"):
         view[key] = view[key] and utc(view[key])
+    for item in view["attachments"]:
+        item["created_at"] = utc(item["created_at"])
     return Declaration.model_validate(view)
 
 
@@ -183,6 +195,32 @@ def get_declaration(request: Request, declaration_id: RecordId, caller: Caller) 
              responses=_WRITES)
 def edit(declaration_id: RecordId, body: DeclarationEdit, write: Writer) -> Response:
     return _act(write, body, declaration_id, declaring.edit, design=body.design, name=body.name)
+
+
+@router.post("/declarations/{declaration_id}/attachments", status_code=201, response_model=Declaration,
+             summary="Attach evidence to a draft or returned declaration", responses=_WRITES)
+async def attach(request: Request, declaration_id: RecordId, file: UploadFile, write: Writer) -> Response:
+    """A multipart upload (field ``file``): CSV, PDF, PNG, JPEG, JSON or XLSX, at most 20 MiB; kept once under
+    its SHA-256, and listed on the declaration for its owner, the operator and verifiers."""
+    content = await file.read(attachments.MAX_BYTES + 1)
+    data_dir = settings_of(request).data_dir
+
+    def service(tx: UnitOfWork) -> Declaration:
+        declaring.attach(tx, write.principal, data_dir, declaration_id, filename=file.filename or "",
+                         media_type=file.content_type or "", content=content)
+        return _declaration(tx.conn, write.principal, declaration_id)
+
+    return await run_in_threadpool(write.run, None, service)
+
+
+@router.get("/declarations/{declaration_id}/attachments/{sha256}", summary="One attachment's file",
+            response_class=Response, responses=problem_responses(401, 404))
+def attachment(request: Request, declaration_id: RecordId, sha256: Annotated[str, Path(pattern="^[0-9a-f]{64}$")],
+               caller: Caller) -> Response:
+    with reading(engine_of(request)) as conn:
+        row, content = declaring.attachment(conn, caller, settings_of(request).data_dir, declaration_id, sha256)
+    return Response(content, media_type=row["media_type"],
+                    headers={"Content-Disposition": f'attachment; filename="{row["sha256"][:12]}"'})
 
 
 @router.post("/declarations/{declaration_id}/submit", response_model=Declaration,

@@ -17,8 +17,9 @@ from tanhui.methodologies.catalogue import find
 from tanhui.methodologies.methodology import Methodology
 from tanhui.methodologies.monitoring_data import parse_design
 from tanhui.methodologies.publication import require_published
+from tanhui.projects import attachments
 from tanhui.projects.lifecycle import ANNOUNCEMENT_DAYS, IllegalTransition, due, next_state
-from tanhui.projects.tables import declaration_events, declarations, public_comments
+from tanhui.projects.tables import declaration_attachments, declaration_events, declarations, public_comments
 from tanhui.registry import ledger
 from tanhui.registry import serials as serial_format
 from tanhui.registry.queries import utc
@@ -123,6 +124,34 @@ def edit(tx: UnitOfWork, principal: Principal, declaration_id: int, *, design: M
     return _record(tx, principal, row, "edited", **values)
 
 
+def attach(tx: UnitOfWork, principal: Principal, data_dir: Any, declaration_id: int, *, filename: str,
+           media_type: str, content: bytes) -> RowMapping:
+    """The owner attaches evidence to a draft or returned declaration; the file is kept by its SHA-256."""
+    row = get_declaration(tx.conn, declaration_id)
+    _owners(principal, row)
+    if row["status"] not in ("draft", "returned"):
+        raise IllegalTransition(f"declaration {declaration_id} is {row['status']}; evidence is attached only while "
+                                "it is draft or returned")
+    name = text(filename, "file name", limit=200) or ""
+    digest = attachments.store(data_dir, content, media_type)
+    tx.entry("declaration.attached", declaration_id=declaration_id, sha256=digest)
+    return tx.insert(declaration_attachments, {"declaration_id": declaration_id, "sha256": digest, "filename": name,
+                                               "media_type": media_type, "size_bytes": len(content),
+                                               "created_at": utcnow()})
+
+
+def attachment(conn: Connection, principal: Principal, data_dir: Any, declaration_id: int,
+               digest: str) -> tuple[RowMapping, bytes]:
+    """One of a declaration's attachments and its bytes, for those who may read the declaration."""
+    readable_declaration(conn, principal, declaration_id)
+    row = conn.execute(select(declaration_attachments).where(
+        declaration_attachments.c.declaration_id == declaration_id,
+        declaration_attachments.c.sha256 == digest)).mappings().first()
+    if row is None:
+        raise NotFound(f"declaration {declaration_id} has no attachment {digest}")
+    return row, attachments.read(data_dir, digest)
+
+
 def submit(tx: UnitOfWork, principal: Principal, declaration_id: int) -> RowMapping:
     """Send a declaration to the operator's completeness review; refused unless the methodology applies."""
     row = get_declaration(tx.conn, declaration_id)
@@ -204,6 +233,11 @@ def declaration_view(conn: Connection, principal: Principal | None, declaration_
         for e in conn.execute(select(declaration_events).where(declaration_events.c.declaration_id == row["id"])
                               .order_by(declaration_events.c.id)).mappings()
     ]
+    view["attachments"] = [
+        {k: a[k] for k in ("sha256", "filename", "media_type", "size_bytes", "created_at")}
+        for a in conn.execute(select(declaration_attachments).where(
+            declaration_attachments.c.declaration_id == row["id"]).order_by(declaration_attachments.c.id)).mappings()
+    ] if shows_actors else []
     view["comments"] = [dict(c) for c in conn.execute(
         select(public_comments).where(public_comments.c.declaration_id == row["id"]).order_by(public_comments.c.id)
     ).mappings()]

@@ -108,3 +108,16 @@ submitted_report_days = Table(
     Column("report_id", Id, ForeignKey("submitted_reports.id"), nullable=False, index=True),
     PrimaryKeyConstraint("project_id", "day"),
 )
+
+# Evidence a declaration carries: files kept content-addressed on disk (`attachments`), named here.
+declaration_attachments = Table(
+    "declaration_attachments", metadata,
+    Column("id", Id, primary_key=True),
+    Column("declaration_id", Id, ForeignKey("declarations.id"), nullable=False, index=True),
+    Column("sha256", String(SHA256_HEX), nullable=False),
+    Column("filename", String(200), nullable=False),
+    Column("media_type", String(100), nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("size_bytes > 0", name="size"),
+)
