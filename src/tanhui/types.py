@@ -17,3 +17,8 @@ MAX_QUANTITY = 10**12
 def utcnow() -> datetime:
     """Now, in UTC, to the microsecond both databases keep."""
     return datetime.now(UTC)
+
+
+def one_of(column: str, values: tuple[str, ...]) -> str:
+    """A CHECK condition: ``column`` holds one of ``values``."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"

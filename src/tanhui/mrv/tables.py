@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 
 from tanhui.db import metadata
-from tanhui.types import Id
+from tanhui.types import Id, one_of
 
 INSTRUMENTS = ("tanhui_credit", "green_certificate", "other_registry")
 # Instruments declared from outside (by a meter's owner or the operator); tanhui_credit claims come from reports.
@@ -40,9 +40,6 @@ REFERENCE_LENGTH = 200
 # Coordinates and angles are stored as integer micro-degrees (1e-6 degree is about 0.1 m of latitude).
 MICRODEGREES = 1_000_000
 
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 def _between(column: str, low: int, high: int, *, nullable: bool = False) -> str:
@@ -135,7 +132,7 @@ energy_claims = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("id", "meter_id"),  # target of claimed_days' (claim_id, meter_id) key
     CheckConstraint("first_day <= last_day", name="period"),
-    CheckConstraint(_in("instrument", INSTRUMENTS), name="instrument"),
+    CheckConstraint(one_of("instrument", INSTRUMENTS), name="instrument"),
     CheckConstraint("(instrument = 'tanhui_credit') = (report_id IS NOT NULL)", name="report"),
 )
 

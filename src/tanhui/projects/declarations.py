@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection, RowMapping
 
 from tanhui.errors import InvalidRequest, NotFound
+from tanhui.fields import text
 from tanhui.identity.principal import Principal
 from tanhui.methodologies.catalogue import find
 from tanhui.methodologies.methodology import Methodology
@@ -29,18 +30,6 @@ from tanhui.unit_of_work import UnitOfWork, read_one
 _REGION = re.compile(rf"^{serial_format.REGION_PATTERN}$")
 # Individuals' names are personal data: the public sees their declarations without them.
 PUBLIC_INDIVIDUAL = "个人 / individual"
-
-
-def text(value: str | None, what: str, *, limit: int, required: bool = True) -> str | None:
-    """Stripped text within ``limit`` characters; `InvalidRequest` names ``what`` otherwise."""
-    value = (value or "").strip()
-    if not value:
-        if required:
-            raise InvalidRequest(f"{what} is required")
-        return None
-    if len(value) > limit:
-        raise InvalidRequest(f"{what} is longer than {limit} characters")
-    return value
 
 
 def _design_json(methodology: Methodology, design: Mapping[str, Any]) -> str:

@@ -9,11 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection, RowMapping
 
 from tanhui.errors import BadInput, Conflict, InvalidRequest, NotFound, PermissionDenied
+from tanhui.fields import text
 from tanhui.identity.principal import Principal
 from tanhui.methodologies.catalogue import find
 from tanhui.methodologies.monitoring_data import parse_rows
 from tanhui.projects import attachments
-from tanhui.projects.declarations import text
 from tanhui.projects.lifecycle import MAX_REPORT_DAYS, IllegalTransition, due, next_state
 from tanhui.projects.tables import declarations, submitted_report_days, submitted_reports
 from tanhui.registry import ledger

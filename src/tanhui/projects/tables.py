@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 
 from tanhui.db import metadata
-from tanhui.types import Id
+from tanhui.types import Id, one_of
 
 DECLARATION_STATUSES = ("draft", "submitted", "returned", "announced", "approved", "rejected")
 DECLARATION_ACTIONS = ("declared", "edited", "submitted", "returned", "announced", "approved", "rejected")
@@ -31,9 +31,6 @@ REPORT_STATUSES = ("submitted", "verified", "rejected", "issued")
 REFERENCE_LENGTH = 60  # CODE@VERSION
 SHA256_HEX = 64
 
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 declarations = Table(
@@ -50,7 +47,7 @@ declarations = Table(
     Column("project_id", Id, ForeignKey("projects.id"), unique=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
-    CheckConstraint(_in("status", DECLARATION_STATUSES), name="status"),
+    CheckConstraint(one_of("status", DECLARATION_STATUSES), name="status"),
     CheckConstraint("(status = 'approved') = (project_id IS NOT NULL)", name="approved_project"),
 )
 
@@ -62,7 +59,7 @@ declaration_events = Table(
     Column("actor", String(80), nullable=False),
     Column("reason", Text),
     Column("at", DateTime(timezone=True), nullable=False),
-    CheckConstraint(_in("action", DECLARATION_ACTIONS), name="action"),
+    CheckConstraint(one_of("action", DECLARATION_ACTIONS), name="action"),
 )
 
 public_comments = Table(
@@ -94,7 +91,7 @@ submitted_reports = Table(
     Column("buffer_issuance_id", Id, ForeignKey("issuances.id"), unique=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
-    CheckConstraint(_in("status", REPORT_STATUSES), name="status"),
+    CheckConstraint(one_of("status", REPORT_STATUSES), name="status"),
     CheckConstraint("period_start <= period_end", name="period"),
     CheckConstraint("buffer_kg >= 0 AND buffer_kg <= net_kg AND issuable_kg = net_kg - buffer_kg", name="amounts"),
     CheckConstraint("status <> 'issued' OR issuable_kg = 0 OR issuance_id IS NOT NULL", name="issued"),

@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, or_, select, tuple_, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from tanhui.errors import Conflict, InsufficientHoldings, InvalidRequest, NotFound, PermissionDenied
+from tanhui.fields import text as _text
 from tanhui.identity.principal import Principal
 from tanhui.identity.tables import organizations
 from tanhui.prepared import Prepared
@@ -106,17 +107,6 @@ def check_quantity(quantity: object, what: str = "quantity") -> int:
     if quantity > MAX_QUANTITY:
         raise InvalidRequest(f"{what} {quantity} exceeds the largest allowed, {MAX_QUANTITY} kgCO2e (1 Gt)")
     return quantity
-
-
-def _text(value: str | None, what: str, *, required: bool = True, limit: int = 200) -> str | None:
-    value = (value or "").strip()
-    if not value:
-        if required:
-            raise InvalidRequest(f"{what} is required")
-        return None
-    if len(value) > limit:
-        raise InvalidRequest(f"{what} is longer than {limit} characters")
-    return value
 
 
 def _one_of(quantity: int | None, serial_range: str | None) -> None:

@@ -34,16 +34,13 @@ from sqlalchemy import (
 
 from tanhui.db import metadata
 from tanhui.registry.blocks import State
-from tanhui.types import Id
+from tanhui.types import Id, one_of
 
 ACCOUNT_KINDS = ("holding", "retirement", "compliance", "buffer", "escrow")
 PROJECT_STATUSES = ("registered", "suspended", "closed")
 ACT_KINDS = ("issuance", "transfer", "retirement", "cancellation", "pledge", "release", "revocation")
 CANCELLATION_PURPOSES = ("compliance", "regulatory")
 
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 accounts = Table(
@@ -56,7 +53,7 @@ accounts = Table(
     Column("pledged", BigInteger, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("organization_id", "name"),
-    CheckConstraint(_in("kind", ACCOUNT_KINDS), name="kind"),
+    CheckConstraint(one_of("kind", ACCOUNT_KINDS), name="kind"),
     CheckConstraint("available >= 0", name="available"),
     CheckConstraint("pledged >= 0", name="pledged"),
 )
@@ -70,7 +67,7 @@ projects = Table(
     Column("region", String(12), nullable=False),
     Column("status", String(20), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
-    CheckConstraint(_in("status", PROJECT_STATUSES), name="status"),
+    CheckConstraint(one_of("status", PROJECT_STATUSES), name="status"),
 )
 
 acts = Table(
@@ -83,7 +80,7 @@ acts = Table(
     Column("reason", Text),
     Column("actor", String(80), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
-    CheckConstraint(_in("kind", ACT_KINDS), name="kind"),
+    CheckConstraint(one_of("kind", ACT_KINDS), name="kind"),
     CheckConstraint("quantity > 0", name="quantity"),
 )
 
@@ -154,7 +151,7 @@ blocks = Table(
         "(last < issued_last AND successor_first IS NOT NULL AND successor_first = last + 1)",
         name="successor",
     ),
-    CheckConstraint(_in("state", State.ALL), name="state"),
+    CheckConstraint(one_of("state", State.ALL), name="state"),
     CheckConstraint("(state = 'pledged') = (pledge_id IS NOT NULL)", name="pledge"),
     Index("ix_blocks_holdings", "account_id", "state", "issuance_id", "first"),
 )
@@ -191,5 +188,5 @@ cancellations = Table(
     Column("act_id", Id, ForeignKey("acts.id"), primary_key=True),
     Column("purpose", String(20), nullable=False),
     Column("compliance_year", Integer),
-    CheckConstraint(_in("purpose", CANCELLATION_PURPOSES), name="purpose"),
+    CheckConstraint(one_of("purpose", CANCELLATION_PURPOSES), name="purpose"),
 )
