@@ -1,11 +1,14 @@
-"""`tanhui project pending`: the lifecycle steps waiting on the operator, a verifier or an owner, oldest due first."""
+"""`tanhui project pending | announce | return | approve | reject | sign-off`: the operator's lifecycle steps."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
-from tanhui.cli.context import print_json, registry, state, table
-from tanhui.projects.reports import pending_steps
+from tanhui.cli.context import operator_work, print_json, registry, state, table
+from tanhui.projects import declarations as declaring
+from tanhui.projects import reports
 
 
 def pending(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON."),
@@ -13,7 +16,7 @@ def pending(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", he
             ) -> None:
     """Declarations to review or decide, reports to verify or sign off / 待办事项 (for a daily reminder job)."""
     with registry(ctx).connect() as conn:
-        steps = [step for step in pending_steps(conn) if step["overdue"] or not overdue]
+        steps = [step for step in reports.pending_steps(conn) if step["overdue"] or not overdue]
     if as_json:
         print_json(steps)
     else:
@@ -22,3 +25,51 @@ def pending(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", he
         state(ctx).out.print(table("Pending / 待办", ["what", "name", "step", "due (UTC)", ""], rows))
     if overdue and steps:
         raise typer.Exit(1)
+
+
+def _decided(ctx: typer.Context, act: Any, declaration_id: int, **arguments: Any) -> None:
+    with operator_work(ctx) as (tx, operator):
+        row = act(tx, operator, declaration_id, **arguments)
+        tx.commit()
+    state(ctx).out.print(f"declaration {row['id']} is now {row['status']}"
+                         + (f"; project {row['project_id']} is registered" if row["project_id"] else ""))
+
+
+def announce(ctx: typer.Context, declaration_id: int = typer.Argument(..., metavar="DECLARATION"),
+             days: int = typer.Option(..., "--days", help="Length of the public announcement (1-90 days).")) -> None:
+    """The completeness review passes: announce the declaration to the public / 公示."""
+    _decided(ctx, declaring.announce, declaration_id, days=days)
+
+
+def return_declaration(ctx: typer.Context, declaration_id: int = typer.Argument(..., metavar="DECLARATION"),
+                       reason: str = typer.Option(..., "--reason", help="What the owner must complete.")) -> None:
+    """Return a submitted declaration to its owner with the reasons / 退回补正."""
+    _decided(ctx, declaring.return_for_changes, declaration_id, reason=reason)
+
+
+def approve(ctx: typer.Context, declaration_id: int = typer.Argument(..., metavar="DECLARATION"),
+            reason: str | None = typer.Option(None, "--reason", help="A note for the record.")) -> None:
+    """After the announcement: approve and register the project / 批准登记."""
+    _decided(ctx, declaring.approve, declaration_id, reason=reason)
+
+
+def reject(ctx: typer.Context, declaration_id: int = typer.Argument(..., metavar="DECLARATION"),
+           reason: str = typer.Option(..., "--reason", help="Why, for the owner and the record.")) -> None:
+    """Refuse a submitted or announced declaration, for good / 不予登记."""
+    _decided(ctx, declaring.reject, declaration_id, reason=reason)
+
+
+def sign_off(ctx: typer.Context, report_id: int = typer.Argument(..., metavar="REPORT"),
+             account: int = typer.Option(..., "--account", help="The project owner's holding account."),
+             buffer_account: int | None = typer.Option(None, "--buffer-account",
+                                                       help="The registry's buffer account, for a buffer share."),
+             vintage: int | None = typer.Option(None, "--vintage", help="Default: the period's last year.")) -> None:
+    """Issue a verified monitoring report's reductions / 签发核证减排量."""
+    settings = state(ctx).settings
+    with operator_work(ctx) as (tx, operator):
+        row = reports.issue(tx, operator, report_id, registry=settings.registry_code,
+                            credit_type=settings.default_credit_type, account_id=account,
+                            buffer_account_id=buffer_account, vintage=vintage)
+        tx.commit()
+    state(ctx).out.print(f"monitoring report {row['id']} issued: {row['issuable_kg']:,} kgCO2e to account {account}"
+                         + (f", {row['buffer_kg']:,} to the buffer" if row["buffer_kg"] else ""))

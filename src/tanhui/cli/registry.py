@@ -22,7 +22,8 @@ from tanhui.registry.tables import ACCOUNT_KINDS, CANCELLATION_PURPOSES, account
 org = typer.Typer(no_args_is_help=True, help="Organisations / 机构: create, list.")
 user = typer.Typer(no_args_is_help=True, help="Users / 用户: create.")
 account = typer.Typer(no_args_is_help=True, help="Accounts / 账户: open, list, show.")
-project = typer.Typer(no_args_is_help=True, help="Projects / 项目: register, list, pending lifecycle steps.")
+project = typer.Typer(no_args_is_help=True,
+                      help="Projects / 项目: register, list; the lifecycle's pending steps and operator decisions.")
 # `tanhui bootstrap` makes the one operator organisation; every other kind is onboarded.
 _ONBOARDED_KINDS = ", ".join(kind for kind in ORGANIZATION_KINDS if kind != "operator")
 
