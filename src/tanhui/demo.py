@@ -15,6 +15,9 @@ from sqlalchemy.engine import Engine
 from tanhui.identity import services as identity
 from tanhui.identity.principal import Principal
 from tanhui.identity.tables import organizations
+from tanhui.projects import declarations
+from tanhui.regions import compliance
+from tanhui.regions import transfers as regions
 from tanhui.registry import ledger
 from tanhui.unit_of_work import UnitOfWork
 
@@ -26,6 +29,7 @@ OPERATOR = "碳惠演示运营方 Tanhui Demo Operator"
 INVESTOR = "晴川光伏投资（演示） Qingchuan PV Investment (demo)"
 BUYER = "吴江示例电子（演示） Wujiang Example Electronics (demo)"
 BANK = "苏绿示例银行（演示） Sulv Example Bank (demo)"
+VERIFIER = "华信示例认证（演示） Huaxin Example Certification (demo)"
 
 PROJECT = "SIP rooftop PV bundle 2024 / 园区屋顶光伏打包项目"
 METHODOLOGY = "PV-DIST"
@@ -52,7 +56,10 @@ DEMO_LOGINS = (
     DemoLogin("investor", INVESTOR, "project_owner", "holds the PV credits: transfer, pledge / 转让、质押"),
     DemoLogin("buyer", BUYER, "buyer", "bought 500 t, retired 100 t: retire more / 抵消"),
     DemoLogin("bank", BANK, "bank", "holds a 200 t pledge: release it / 解除质押"),
+    DemoLogin("verifier", VERIFIER, "verifier", "reviews monitoring reports named to it / 核证监测报告"),
 )
+CHARGERS = "SIP public charging piles / 园区公共充电桩"
+EMISSIONS_2025 = 10_000_000  # kgCO2e verified for the Wujiang buyer's 2025 compliance year
 
 
 def seed_demo(engine: Engine, *, registry: str = "TH", credit_type: str = "PHCER") -> bool:
@@ -72,6 +79,8 @@ def seed_demo(engine: Engine, *, registry: str = "TH", credit_type: str = "PHCER
                                         password=DEMO_PASSWORD, role="admin")
             principals[login.username] = identity.principal_for_user(tx.conn, user)
         investor, buyer, bank = (principals[u] for u in ("investor", "buyer", "bank"))
+        regions.set_region(tx, operator, organization_id=investor.organization_id, region=REGION)
+        regions.set_region(tx, operator, organization_id=buyer.organization_id, region="WUJIANG")
 
         def holding(owner: Principal, name: str) -> int:
             account = ledger.open_account(tx, operator, organization_id=owner.organization_id,
@@ -94,6 +103,14 @@ def seed_demo(engine: Engine, *, registry: str = "TH", credit_type: str = "PHCER
                       note="Offsets part of the plant's 2025 purchased-electricity emissions")
         ledger.pledge(tx, investor, account_id=investor_account, bank_organization_id=bank.organization_id,
                       quantity=PLEDGED, note="Collateral for a PV working-capital loan / 光伏贷款质押")
+        # The lifecycle and compliance: a charging project announced to the public, and the buyer's obligation.
+        chargers = declarations.declare(tx, investor, name=CHARGERS, owner_organization_id=investor.organization_id,
+                                        methodology="EV-CHARGE", region=REGION,
+                                        design={"pile_count": 40, "separately_metered": True})
+        declarations.submit(tx, investor, chargers["id"])
+        declarations.announce(tx, operator, chargers["id"], days=7)
+        compliance.record_obligation(tx, operator, organization_id=buyer.organization_id, region="WUJIANG",
+                                     compliance_year=2025, verified_emissions_kg=EMISSIONS_2025)
         tx.commit()
     return True
 
