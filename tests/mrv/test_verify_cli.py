@@ -165,3 +165,49 @@ def test_no_readings_of_the_sites_is_refused(tmp_path: Path) -> None:
     result = tanhui(tmp_path, "--sites", str(other_sites), "--readings", str(empty), "--out", str(tmp_path / "out"))
     assert result.exit_code == 1
     assert "the readings hold no reading of the sites' meters: nothing to verify" in one_line(result.stderr)
+
+
+def _outputs(out: Path) -> dict[str, bytes]:
+    return {name: (out / name).read_bytes() for name in ("intervals.parquet", "daily.parquet")}
+
+
+def test_the_dask_engine_on_the_command_line_writes_what_the_local_engine_writes(tmp_path: Path) -> None:
+    from distributed import LocalCluster
+
+    sites, readings, registers = _files(tmp_path)
+    common = ["--sites", str(sites), "--readings", str(readings), str(registers)]
+    local = tanhui(tmp_path, *common, "--out", str(tmp_path / "local"))
+    assert local.exit_code == 0, local.output
+    on_this_machine = tanhui(tmp_path, *common, "--out", str(tmp_path / "dask"), "--engine", "dask", "--workers", "2")
+    assert on_this_machine.exit_code == 0, on_this_machine.output
+    assert _outputs(tmp_path / "dask") == _outputs(tmp_path / "local")
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        remote = tanhui(tmp_path, *common, "--out", str(tmp_path / "remote"), "--scheduler",
+                        cluster.scheduler_address)
+        assert remote.exit_code == 0, remote.output
+    assert _outputs(tmp_path / "remote") == _outputs(tmp_path / "local")
+    local_summary, remote_summary = _summary(tmp_path / "local"), _summary(tmp_path / "remote")
+    assert local_summary["totals"] == remote_summary["totals"]
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--engine", "spark"], "'spark' is not an engine: local or dask"),
+    (["--engine", "local", "--scheduler", "tcp://127.0.0.1:8786"], "a scheduler address needs --engine dask"),
+    (["--workers", "2"], "--workers sizes the local Dask cluster"),
+    (["--scheduler", "tcp://127.0.0.1:8786", "--workers", "2"], "--workers sizes the local Dask cluster"),
+])
+def test_contradictory_engine_options_are_usage_errors(tmp_path: Path, options: list[str], message: str) -> None:
+    sites, readings, _ = _files(tmp_path)
+    result = tanhui(tmp_path, "--sites", str(sites), "--readings", str(readings), "--out", str(tmp_path / "out"),
+                    *options)
+    assert result.exit_code == 2 and message in one_line(result.output)
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unreachable_scheduler_is_named_and_nothing_is_written(tmp_path: Path) -> None:
+    sites, readings, _ = _files(tmp_path)
+    result = tanhui(tmp_path, "--sites", str(sites), "--readings", str(readings), "--out", str(tmp_path / "out"),
+                    "--scheduler", "tcp://127.0.0.1:9")
+    assert result.exit_code == 1 and "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in one_line(result.output)
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,14 @@ def verify(
                                   "(created if missing; files of an earlier run are replaced)."),
     fmt: str | None = typer.Option(None, "--format", metavar="csv|parquet|dlt645", show_default=False,
                                    help="Format of every readings file (default: from the suffix)."),
+    engine: str | None = typer.Option(None, "--engine", metavar="local|dask", show_default=False,
+                                      help="Where the partitions run: this process (local, the default) or a Dask "
+                                           "cluster (dask; a cluster on this machine unless --scheduler)."),
+    scheduler: str | None = typer.Option(None, "--scheduler", metavar="ADDRESS", show_default=False,
+                                         help="Address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 "
+                                              "(implies --engine dask)."),
+    workers: int | None = typer.Option(None, "--workers", min=1, max=256, show_default=False,
+                                       help="Worker processes of the local Dask cluster (default: one per core)."),
 ) -> None:
     """Verify meter readings and compute reductions / 数字化核证: flag every 15-minute interval, credit the rest.
 
@@ -61,6 +70,7 @@ def verify(
     from tanhui.mrv.verify import verify as run_verification
 
     cli = state(ctx)
+    use_dask = _engine_choice(engine, scheduler, workers)
     chosen = Period.parse(period) if period is not None else None
     site_table = read_sites(sites)
     meters = site_table["meter_id"].to_list()
@@ -68,15 +78,35 @@ def verify(
     if chosen is None:
         chosen = _covered_days(frames)
     notes.insert(0, f"Timestamps without a UTC offset were read as {LOCAL_TIMEZONE} local time (UTC+08:00).")
-    with Progress(TextColumn("核证 verifying"), BarColumn(), MofNCompleteColumn(), TextColumn("site-days"),
-                  TimeElapsedColumn(), console=cli.err, transient=True) as progress:
+    with ExitStack() as stack:
+        options: dict[str, Any] = {}
+        if use_dask:
+            from tanhui.mrv.dask_engine import dask_engine
+
+            options["engine"] = stack.enter_context(dask_engine(scheduler, workers=workers))
+        progress = stack.enter_context(Progress(
+            TextColumn("核证 verifying"), BarColumn(), MofNCompleteColumn(), TextColumn("site-days"),
+            TimeElapsedColumn(), console=cli.err, transient=True))
         task = progress.add_task("verify", total=len(site_table) * chosen.days)
         summary = run_verification(
             site_table, pl.concat(frames, how="vertical"), chosen, out, methodology=methodology, inputs=inputs,
             notes=notes, progress=lambda done, total: progress.update(task, completed=done, total=total),
+            **options,
         )
     report = write_report(out)
     _print_summary(ctx, summary, out, report)
+
+
+def _engine_choice(engine: str | None, scheduler: str | None, workers: int | None) -> bool:
+    """Whether the run goes to Dask; a usage error for options that contradict each other."""
+    if engine not in (None, "local", "dask"):
+        raise typer.BadParameter(f"{engine!r} is not an engine: local or dask", param_hint="--engine")
+    if scheduler is not None and engine == "local":
+        raise typer.BadParameter("a scheduler address needs --engine dask (or no --engine)", param_hint="--scheduler")
+    if workers is not None and (scheduler is not None or engine != "dask"):
+        raise typer.BadParameter("--workers sizes the local Dask cluster: use it with --engine dask and no "
+                                 "--scheduler", param_hint="--workers")
+    return engine == "dask" or scheduler is not None
 
 
 def _load(first: Path, more: list[Path], fmt: str | None, meters: list[str],
