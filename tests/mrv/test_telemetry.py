@@ -171,7 +171,7 @@ def test_the_listener_says_which_broker_it_cannot_reach(tmp_path: Path, monkeypa
     closed.bind(("127.0.0.1", 0))  # a port nothing listens on
     port = closed.getsockname()[1]
     try:
-        result = CliRunner().invoke(app, ["mrv", "listen", "--broker", f"mqtt://127.0.0.1:{port}"])
+        result = CliRunner().invoke(app, ["mrv", "listen", "--any-meter", "--broker", f"mqtt://127.0.0.1:{port}"])
     finally:
         closed.close()
     assert result.exit_code == 1
@@ -418,7 +418,8 @@ def test_a_listener_killed_mid_stream_loses_and_doubles_nothing(tmp_path: Path, 
 
     # Batches of 40 stored as they fill; a partial batch would wait 10 minutes, so the first listener always holds
     # received but unacknowledged messages when it is killed.
-    first = ListenerProcess.start(data_dir, broker, client_id, prefix, "--batch-size", "40", "--batch-seconds", "600")
+    first = ListenerProcess.start(data_dir, broker, client_id, prefix, "--any-meter", "--batch-size", "40",
+                                  "--batch-seconds", "600")
     first.wait_for_line(lambda line: line.startswith("listening"))
     streaming = threading.Thread(target=send, args=(published[:half],))
     streaming.start()
@@ -431,7 +432,7 @@ def test_a_listener_killed_mid_stream_loses_and_doubles_nothing(tmp_path: Path, 
 
     # The second half is published while no listener runs; the broker keeps it in the session.
     send(published[half:])
-    second = ListenerProcess.start(data_dir, broker, client_id, prefix, "--batch-size", "40",
+    second = ListenerProcess.start(data_dir, broker, client_id, prefix, "--any-meter", "--batch-size", "40",
                                    "--batch-seconds", "0.2")
     assert "resumed session" in second.wait_for_line(lambda line: line.startswith("listening"))
     wait_until(lambda: lake_rows(lake).height >= len(published), "every reading to be stored")
@@ -445,3 +446,15 @@ def test_a_listener_killed_mid_stream_loses_and_doubles_nothing(tmp_path: Path, 
     assert final.select("meter_id", "ts", "kwh").sort("meter_id", "ts").equals(expected.sort("meter_id", "ts"))
     assert final["register_kwh"].null_count() == final.height
     assert before_kill.join(final, on=list(final.columns), how="anti", nulls_equal=True).is_empty()
+
+
+def test_the_listener_takes_the_registered_meters_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TANHUI_DATA_DIR", str(tmp_path / "data"))
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    runner = CliRunner()
+    assert runner.invoke(app, ["--database-url", url, "db", "upgrade"]).exit_code == 0
+    none_yet = runner.invoke(app, ["--database-url", url, "mrv", "listen"])
+    assert none_yet.exit_code == 1 and "no meters are registered" in " ".join(none_yet.stderr.split())
+    both = runner.invoke(app, ["mrv", "listen", "--any-meter", "--sites", str(tmp_path / "registry.db")])
+    assert both.exit_code == 2 and "give one" in " ".join(both.output.split())
+    assert not (tmp_path / "data" / "lake").exists()

@@ -54,7 +54,7 @@ def ingest(
     from tanhui.mrv.sites import read_sites
 
     cli = state(ctx)
-    known = frozenset(read_sites(sites)["meter_id"].to_list()) if sites is not None else _registered(ctx)
+    known = frozenset(read_sites(sites)["meter_id"].to_list()) if sites is not None else registered_meters(ctx)
     lake = Lake(cli.settings.data_dir / "lake")
     refused = []
     with Progress(console=cli.err, transient=True, disable=len(paths) < 2) as progress:
@@ -85,7 +85,8 @@ def ingest(
         raise typer.Exit(1)
 
 
-def _registered(ctx: typer.Context) -> frozenset[str]:
+def registered_meters(ctx: typer.Context) -> frozenset[str]:
+    """The meter ids registered in the registry database; the command fails, saying what to do, when none are."""
     from tanhui.mrv.registry import registered_meter_ids
 
     with registry(ctx).connect() as conn:

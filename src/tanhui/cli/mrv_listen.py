@@ -12,6 +12,7 @@ from types import FrameType
 import typer
 
 from tanhui.cli.context import fail, state
+from tanhui.cli.mrv_ingest import registered_meters
 
 
 def listen(
@@ -39,7 +40,11 @@ def listen(
     ),
     sites: Path | None = typer.Option(
         None, "--sites", metavar="SITES.csv", exists=True, dir_okay=False,
-        help="Sites file; readings of meters not in it are rejected. Default: every meter is accepted.",
+        help="Sites file; readings of meters not in it are rejected. Default: the meters registered in the "
+             "registry database (`tanhui mrv sites import`).",
+    ),
+    any_meter: bool = typer.Option(
+        False, "--any-meter", help="Accept readings of every meter (a test bench, or meters registered later).",
     ),
 ) -> None:
     """Store live meter readings from MQTT / 实时接收电表数据: each acknowledged only once durably stored.
@@ -52,11 +57,16 @@ def listen(
 
     cli = state(ctx)
     data_dir = cli.settings.data_dir
-    known_meters = None
+    if sites is not None and any_meter:
+        raise typer.BadParameter("--sites names the meters to accept; --any-meter accepts all: give one",
+                                 param_hint="--any-meter")
+    known_meters: frozenset[str] | None = None
     if sites is not None:
         from tanhui.mrv.sites import read_sites
 
         known_meters = frozenset(read_sites(sites)["meter_id"].to_list())
+    elif not any_meter:
+        known_meters = registered_meters(ctx)
     settings = telemetry.ListenerSettings(
         broker=telemetry.Broker.from_url(broker or cli.settings.mqtt_url),
         topic_filter=topic or telemetry.TOPIC_FILTER,
