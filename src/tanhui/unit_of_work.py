@@ -23,7 +23,7 @@ from sqlalchemy.sql import ColumnElement
 
 from tanhui.db import WRITE, end_turn, take_turn
 from tanhui.group_commit import WriterGroup, group_of
-from tanhui.journal.chain import canonical_json, canonical_value, entry_hash, secret_digest
+from tanhui.journal.chain import canonical_value, entry_hash, journal_json, secret_digest
 from tanhui.journal.tables import journal_entries, journal_head
 from tanhui.prepared import Prepared
 from tanhui.types import utcnow
@@ -206,7 +206,8 @@ class UnitOfWork:
 
     def _append_journal(self) -> None:
         # Everything that does not depend on the previous entry is done before the head is locked.
-        payloads = [canonical_json({"summary": item.summary, "rows": item.rows}) for item in self._entries]
+        payloads = [journal_json({"summary": item.summary, "rows": item.rows}).decode("utf-8")
+                    for item in self._entries]
         head = _ADVANCE_HEAD.rows(self.conn, {"count": len(payloads)})[0]
         now = utcnow()  # under the lock, so entries' times follow their order
         at = canonical_value(now)
