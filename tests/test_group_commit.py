@@ -168,3 +168,37 @@ def test_groups_of_two_engines_on_one_file_spend_each_unit_once(world: World) ->
     assert balance(world.engine, world.buyer_account) == (500, 0)
     assert invariant_problems(world.engine) == []
     assert verify(world.engine).ok
+
+
+def test_a_failing_first_act_leaves_the_writers_queued_behind_it_unharmed(world: World) -> None:
+    """The act that opened the transaction has no savepoint: its failure ends the transaction, not the others."""
+    world.issue(100)
+    group = _group(world)
+    outcomes: dict[str, Any] = {}
+    holding, release = threading.Event(), threading.Event()
+
+    def first() -> Any:
+        with UnitOfWork(world.engine, world.owner.actor) as tx:
+            ledger.transfer(tx, world.owner, from_account_id=world.owner_account, to_account_id=world.buyer_account,
+                            quantity=30)
+            holding.set()
+            release.wait(10)
+            ledger.transfer(tx, world.owner, from_account_id=world.owner_account, to_account_id=world.buyer_account,
+                            quantity=500)  # refused: the whole unit of work, its first transfer too, is undone
+            tx.commit()
+
+    threads = [_in_thread(outcomes, "first", first)]
+    assert holding.wait(10)
+    threads.append(_in_thread(outcomes, "queued", lambda: world.act(
+        world.owner, "transfer", from_account_id=world.owner_account, to_account_id=world.owner_second,
+        quantity=100)))
+    _wait_until_queued(group, 1)
+    release.set()
+    for thread in threads:
+        thread.join()
+    assert isinstance(outcomes["first"], InsufficientHoldings), repr(outcomes["first"])
+    assert isinstance(outcomes["queued"], ledger.ActResult), repr(outcomes["queued"])
+    assert balance(world.engine, world.buyer_account) == (0, 0)
+    assert balance(world.engine, world.owner_second) == (100, 0)
+    assert invariant_problems(world.engine) == []
+    assert verify(world.engine).ok

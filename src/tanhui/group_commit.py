@@ -4,7 +4,7 @@ SQLite runs one writer at a time, so a transfer's BEGIN IMMEDIATE, connection ch
 append of every page the act dirtied) are all spent inside the one write lock.  A group shares them: the
 first writer to arrive opens a transaction (queueing on the writers' lock file, then BEGIN IMMEDIATE); it
 and every writer that arrives while the transaction is open run one after another on its connection, each
-act inside its own SAVEPOINT; when no one is left waiting, whoever finished last commits them all at once.
+later act inside its own SAVEPOINT; when no one is left waiting, whoever finished last commits them all at once.
 
 - An act that fails rolls back to its own savepoint: the others in the group are untouched, and it gets its
   own error at once.
@@ -51,6 +51,7 @@ class WriterGroup:
         self._waiting = 0
         self._owner: int | None = None
         self._batch: _Batch | None = None
+        self._in_savepoint = False  # whether the running act has a savepoint of its own
         self.commits = 0  # COMMITs made, for tests and benchmarks to see how acts were grouped
 
     @property
@@ -71,9 +72,13 @@ class WriterGroup:
             self._waiting -= 1
         self._owner = threading.get_ident()
         try:
+            # The act that opens the transaction needs no savepoint: nothing came before it to protect, so
+            # if it fails the whole transaction is rolled back (those waiting then open a new one).
+            self._in_savepoint = self._batch is not None
             if self._batch is None:
                 self._batch = self._open()
-            self._raw("SAVEPOINT act")
+            else:
+                self._raw("SAVEPOINT act")
         except BaseException as error:
             self._end_act(error, failed=True)
             raise
@@ -90,24 +95,29 @@ class WriterGroup:
         assert batch is not None and self.held_here()
         try:
             if committed:
-                self._raw("RELEASE act")
+                if self._in_savepoint:
+                    self._raw("RELEASE act")
                 batch.acts += 1
-            else:
+            elif self._in_savepoint:
                 self._raw("ROLLBACK TO act")
                 self._raw("RELEASE act")
         except BaseException as error:
             self._end_act(error, failed=failed)
             raise
-        self._end_act(None, failed=failed)
+        self._end_act(None, failed=failed, rolled_back=not committed and not self._in_savepoint)
 
-    def _end_act(self, error: BaseException | None, *, failed: bool) -> None:
-        """Commit the group if no one else waits for the connection (or it is full), then let the next act in."""
+    def _end_act(self, error: BaseException | None, *, failed: bool, rolled_back: bool = False) -> None:
+        """Commit the group if no one else waits for the connection (or it is full), then let the next act in.
+
+        ``rolled_back``: the transaction's first act was not kept, so the transaction (holding nothing) ends.
+        """
         batch = self._batch
         if batch is not None:
             if error is not None:
                 batch.error = error  # the savepoint could not be closed: the transaction is not to be trusted
             with self._count:
-                last = self._waiting == 0 or batch.acts >= MAX_GROUP or batch.error is not None
+                last = (self._waiting == 0 or batch.acts >= MAX_GROUP or batch.error is not None
+                        or rolled_back)
             if last:
                 self._close(batch)
         self._owner = None
