@@ -183,6 +183,22 @@ def run_workers(setup: Setup, per_worker_args: Sequence[tuple[Any, ...]], second
     return Run([collected[i] for i in range(len(processes))])
 
 
+def run_threads(setup: Setup, per_worker_args: Sequence[tuple[Any, ...]], seconds: float) -> Run:
+    """Run one thread of this process per argument tuple (sharing what the arguments share), like ``run_workers``."""
+    barrier = threading.Barrier(len(per_worker_args) + 1)
+    results: queue.Queue[WorkerResult] = queue.Queue()
+    threads = [threading.Thread(target=_worker_main, daemon=True, args=(setup, args, seconds, barrier, results, index))
+               for index, args in enumerate(per_worker_args)]
+    for thread in threads:
+        thread.start()
+    with contextlib.suppress(threading.BrokenBarrierError):
+        barrier.wait(timeout=SETUP_TIMEOUT_S)
+    for thread in threads:
+        thread.join(timeout=seconds + FINISH_GRACE_S)
+    collected = {result.index: result for result in list(results.queue)}
+    return Run([collected.get(i) or WorkerResult(i, error="did not finish") for i in range(len(threads))])
+
+
 # ---------------------------------------------------------------- the machine
 
 

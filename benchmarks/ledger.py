@@ -29,8 +29,19 @@ from rich.console import Console
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import NullPool
 
-from harness import Figure, Operation, Run, machine, now_utc, print_report, run_workers, write_json
+from harness import (
+    Figure,
+    Operation,
+    Run,
+    machine,
+    now_utc,
+    print_report,
+    run_threads,
+    run_workers,
+    write_json,
+)
 from tanhui.db import create_engine
+from tanhui.group_commit import group_of
 from tanhui.identity import services as identity
 from tanhui.identity.principal import Principal
 from tanhui.migrate import upgrade
@@ -158,10 +169,8 @@ def record_run(figure: Figure, run: Run, check: dict[str, Any]) -> None:
 # ---------------------------------------------------------------- service layer
 
 
-@contextmanager
-def service_transfers(url: str, pair: Pair, seed: int) -> Iterator[Operation]:
+def _transfers(engine: Engine, pair: Pair, seed: int) -> Operation:
     """A worker's transfers straight through ``ledger.transfer``, one committed unit of work each."""
-    engine = create_engine(url)
     rng = random.Random(seed)
 
     def transfer(sequence: int) -> None:
@@ -171,14 +180,41 @@ def service_transfers(url: str, pair: Pair, seed: int) -> Iterator[Operation]:
                             quantity=quantity)
             tx.commit()
 
+    return transfer
+
+
+@contextmanager
+def service_transfers(url: str, pair: Pair, seed: int) -> Iterator[Operation]:
+    """A worker process's transfers on its own engine."""
+    engine = create_engine(url)
     try:
-        yield transfer
+        yield _transfers(engine, pair, seed)
     finally:
         engine.dispose()
 
 
+@contextmanager
+def shared_service_transfers(engine: Engine, pair: Pair, seed: int) -> Iterator[Operation]:
+    """A worker thread's transfers on the engine its process shares (on SQLite: one writer group)."""
+    yield _transfers(engine, pair, seed)
+
+
 def run_service(url: str, world: Sequence[Pair], seconds: int) -> Run:
     return run_workers(service_transfers, [(url, pair, index) for index, pair in enumerate(world)], seconds)
+
+
+def run_service_threads(url: str, world: Sequence[Pair], seconds: int) -> tuple[Run, dict[str, Any]]:
+    """The workers as threads of this process on one engine; also how many acts each COMMIT carried."""
+    engine = create_engine(url)
+    try:
+        run = run_threads(shared_service_transfers, [(engine, pair, index) for index, pair in enumerate(world)],
+                          seconds)
+        group = group_of(engine)
+        commits = group.commits if group is not None else 0
+    finally:
+        engine.dispose()
+    acts = run.successes + run.warmup
+    return run, {"commits": commits, "acts_per_commit": round(acts / commits, 2) if commits else None}
 
 
 # ---------------------------------------------------------------- SQLite
@@ -245,13 +281,24 @@ def init_sqlite_tpcb(url: str) -> None:
 
 
 def bench_sqlite(figure: Figure, directory: Path, seconds: int, console: Console) -> None:
+    """The ledger on SQLite with its workers as threads of one process (group commit), against bare TPC-B."""
     baseline_url = f"sqlite:///{directory}/tpcb.db"
     console.log(f"SQLite: bare TPC-B baseline, {WORKERS} processes × {seconds} s")
     init_sqlite_tpcb(baseline_url)
     baseline = run_workers(sqlite_tpcb, [(baseline_url, seed) for seed in range(WORKERS)], seconds)
     figure.baseline = baseline.per_second
     figure.details["baseline"] = baseline.summary()
-    url = f"sqlite:///{directory}/ledger.db"
+    url = f"sqlite:///{directory}/ledger-threads.db"
+    console.log(f"SQLite: ledger transfers, {WORKERS} threads of one process × {seconds} s")
+    world = fresh_world(url)
+    run, grouping = run_service_threads(url, world, seconds)
+    figure.details.update(grouping)
+    record_run(figure, run, check_ledger(url, world, run))
+
+
+def bench_sqlite_processes(figure: Figure, directory: Path, seconds: int, console: Console) -> None:
+    """The ledger on SQLite with its workers as separate processes, each its own writer group of one."""
+    url = f"sqlite:///{directory}/ledger-processes.db"
     console.log(f"SQLite: ledger transfers, {WORKERS} processes × {seconds} s")
     world = fresh_world(url)
     run = run_service(url, world, seconds)
@@ -508,16 +555,22 @@ def run_benchmarks(parts: set[str], directory: Path, seconds: int, server: Postg
         return _measure(figure, lambda: measure(server))
 
     service: dict[str, Figure] = {}
+    figures: list[Figure] = []
     if "sqlite" in parts:
-        on_sqlite = Figure("SQLite · service layer", "transfers/s", target=SQLITE_TARGET, baseline_unit="tps",
-                           baseline_name=f"bare SQLite TPC-B (scale {PGBENCH_SCALE})")
+        on_sqlite = Figure(f"SQLite · service layer, {WORKERS} threads", "transfers/s", target=SQLITE_TARGET,
+                           baseline_unit="tps", baseline_name=f"bare SQLite TPC-B (scale {PGBENCH_SCALE})")
         service["SQLite"] = _measure(on_sqlite, lambda: bench_sqlite(on_sqlite, directory, seconds, console))
+        in_processes = Figure(f"SQLite · service layer, {WORKERS} processes", "transfers/s",
+                              target=SQLITE_TARGET, baseline_unit="tps", baseline=on_sqlite.baseline,
+                              baseline_name=f"bare SQLite TPC-B (scale {PGBENCH_SCALE})")
+        figures += [on_sqlite, _measure(in_processes, lambda: bench_sqlite_processes(
+            in_processes, directory, seconds, console))]
     if "postgres" in parts:
         on_pg = Figure("PostgreSQL · service layer", "transfers/s", target=POSTGRES_RATIO_TARGET,
                        target_on_ratio=True, baseline_unit="tps",
                        baseline_name=f"pgbench TPC-B -s {PGBENCH_SCALE} -c {WORKERS} -j {WORKERS}")
         service["PostgreSQL"] = on_postgres(on_pg, lambda pg: bench_postgres(on_pg, pg, seconds, console))
-    figures = list(service.values())
+        figures.append(service["PostgreSQL"])
     if "http" in parts:
         over_sqlite = _http_figure("SQLite", service.get("SQLite"))
         over_postgres = _http_figure("PostgreSQL", service.get("PostgreSQL"))

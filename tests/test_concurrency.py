@@ -1,4 +1,8 @@
-"""Concurrent acts on both databases: each in its own thread and connection, all started by one barrier."""
+"""Concurrent acts on both databases: each in its own thread and unit of work, all started by one barrier.
+
+On SQLite the threads share their engine's writer group (``tanhui.group_commit``); tests/test_group_commit.py
+races two engines on one file as well.
+"""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import weakref
 from typing import Any
 
 from sqlalchemy import MetaData, event
@@ -29,6 +30,8 @@ _TURN = "tanhui_writer_queue"
 # Whether this thread holds a turn: a thread that opens a second writer while holding one must not queue
 # behind itself for ever; it waits in SQLite's busy handler instead, which times out with an error.
 _holding = threading.local()
+# Engines on a SQLite file, whose writers in one process commit in groups (see ``tanhui.group_commit``).
+_grouped: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 def create_engine(url: str, *, busy_timeout_ms: int = 60_000, pool_size: int = 10, **kwargs: Any) -> Engine:
@@ -50,6 +53,9 @@ def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
             "check_same_thread": False, "timeout": busy_timeout_ms / 1000},
         **({} if memory else {"pool_size": 8, "max_overflow": 64}),
     )
+
+    if queue is not None:
+        _grouped.add(engine)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, record: Any) -> None:
@@ -86,17 +92,33 @@ def take_turn(conn: Connection) -> int | None:
     for other programs that open the database.  SQLite's own lock stays what keeps writers apart; the queue
     only orders them.
     """
-    descriptor: int | None = conn.info.get(_TURN)
-    if descriptor is None or getattr(_holding, "turn", False):
+    if getattr(_holding, "turn", False):
         return None
-    fcntl.flock(descriptor, fcntl.LOCK_EX)
-    _holding.turn = True
+    descriptor = lock_turn(conn)
+    _holding.turn = descriptor is not None
     return descriptor
 
 
 def end_turn(descriptor: int) -> None:
     _holding.turn = False
+    unlock_turn(descriptor)
+
+
+def lock_turn(conn: Connection) -> int | None:
+    """Queue for the writers' lock file of ``conn``'s SQLite database; its descriptor, or None if it has none."""
+    descriptor: int | None = conn.info.get(_TURN)
+    if descriptor is not None:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+    return descriptor
+
+
+def unlock_turn(descriptor: int) -> None:
     fcntl.flock(descriptor, fcntl.LOCK_UN)
+
+
+def groups_writers(engine: Engine) -> bool:
+    """Whether the engine's writers commit in groups: SQLite files do; PostgreSQL and in-memory SQLite do not."""
+    return engine in _grouped
 
 
 def is_sqlite(engine_or_conn: Engine | Connection) -> bool:

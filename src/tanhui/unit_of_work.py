@@ -4,8 +4,9 @@ Services write rows only through ``insert`` and ``update``, which use RETURNING 
 database stored it.  On commit those after-images, grouped into the entries the service opened with
 ``entry``, are appended to the journal under the journal-head row lock, which every writer takes last.
 The fixed lock order (accounts by id, then the journal head) is why writers cannot deadlock.  Writes run
-as prepared statements (``tanhui.prepared``) on the transaction's own connection; on SQLite, writers queue
-for their turn (``tanhui.db.take_turn``) before BEGIN IMMEDIATE.
+as prepared statements (``tanhui.prepared``) on the transaction's own connection.  On a SQLite file, the
+writers of one process commit in groups: each act runs in a savepoint of a shared transaction
+(``tanhui.group_commit``), which queues for its turn (``tanhui.db.take_turn``) before BEGIN IMMEDIATE.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.sql import ColumnElement
 
 from tanhui.db import WRITE, end_turn, take_turn
-from tanhui.journal.chain import canonical_json, canonical_value, entry_hash, secret_digest
+from tanhui.group_commit import WriterGroup, group_of
+from tanhui.journal.chain import canonical_value, entry_hash, journal_json, secret_digest
 from tanhui.journal.tables import journal_entries, journal_head
 from tanhui.prepared import Prepared
 from tanhui.types import utcnow
@@ -101,8 +103,15 @@ class UnitOfWork:
         self._entries: list[_Entry] = []
         self._committed = False
         self._turn: int | None = None
+        # On a SQLite file, writers of this process share a transaction (see ``tanhui.group_commit``).
+        self._group: WriterGroup | None = None
 
     def __enter__(self) -> Self:
+        group = group_of(self.engine) if self.writes else None
+        if group is not None and not group.held_here():
+            self.conn = group.join()
+            self._group = group
+            return self
         self.conn = self.engine.connect().execution_options(**{WRITE: self.writes})
         try:
             if self.writes:
@@ -115,11 +124,19 @@ class UnitOfWork:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        if self._group is not None:
+            self._leave_group(committed=False, failed=exc is not None)
+            return
         try:
             if not self._committed:
                 self.conn.rollback()
         finally:
             self._end()
+
+    def _leave_group(self, *, committed: bool, failed: bool) -> None:
+        group, self._group = self._group, None
+        assert group is not None
+        group.leave(committed=committed, failed=failed)
 
     def _end(self) -> None:
         try:
@@ -174,9 +191,13 @@ class UnitOfWork:
         """Append the journal entries (taking the head lock last) and commit."""
         if self._entries:
             self._append_journal()
-        self.conn.commit()
+        if self._group is not None:
+            # Returns once the group's COMMIT made this act durable; raises if that COMMIT failed.
+            self._leave_group(committed=True, failed=False)
+        else:
+            self.conn.commit()
+            self._give_turn()
         self._committed = True
-        self._give_turn()
 
     def _give_turn(self) -> None:
         if self._turn is not None:
@@ -185,7 +206,8 @@ class UnitOfWork:
 
     def _append_journal(self) -> None:
         # Everything that does not depend on the previous entry is done before the head is locked.
-        payloads = [canonical_json({"summary": item.summary, "rows": item.rows}) for item in self._entries]
+        payloads = [journal_json({"summary": item.summary, "rows": item.rows}).decode("utf-8")
+                    for item in self._entries]
         head = _ADVANCE_HEAD.rows(self.conn, {"count": len(payloads)})[0]
         now = utcnow()  # under the lock, so entries' times follow their order
         at = canonical_value(now)

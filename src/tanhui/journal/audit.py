@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
-from tanhui.journal.chain import GENESIS, canonical_json, canonical_value, entry_hash
+from tanhui.journal.chain import GENESIS, canonical_value, entry_hash, journal_json
 from tanhui.journal.tables import journal_entries, journal_head
 from tanhui.registry.invariants import check_invariants
 from tanhui.schema import JOURNALED
@@ -106,7 +106,7 @@ def _walk_chain(conn: Connection, report: AuditReport) -> _Fold:
 def _fold_payload(seq: int, payload: str, fold: _Fold, report: AuditReport) -> None:
     try:
         body = json.loads(payload)
-        if canonical_json(body) != payload:
+        if journal_json(body).decode("utf-8") != payload:
             raise ValueError("not canonical")
         tables = body["rows"]
     except (ValueError, KeyError, TypeError):

@@ -7,6 +7,8 @@ import json
 from datetime import UTC, date, datetime
 from typing import Any
 
+import orjson
+
 GENESIS = "0" * 64
 
 
@@ -28,12 +30,26 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+def journal_json(value: Any) -> bytes:
+    """``canonical_json`` as UTF-8, for the journal's values (ids, quantities, codes, ``canonical_value`` text).
+
+    orjson writes the same bytes for them (sorted keys, no spaces, the same escapes) about five times
+    faster; what it cannot write (integers beyond 64 bits, non-text keys) goes to ``canonical_json``,
+    which decides.  Floats never reach the journal (``canonical_value`` refuses them), so orjson's
+    different spelling of some floats does not matter here.
+    """
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return canonical_json(value).encode("utf-8")
+
+
 def entry_hash(*, seq: int, at: str, kind: str, actor: str, payload: str, prev_hash: str) -> str:
     """SHA-256 over the canonical JSON of an entry, its payload text and the previous entry's hash."""
-    body = canonical_json(
+    body = journal_json(
         {"seq": seq, "at": at, "kind": kind, "actor": actor, "payload": payload, "prev_hash": prev_hash}
     )
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+    return hashlib.sha256(body).hexdigest()
 
 
 def secret_digest(value: str) -> str:

@@ -1,0 +1,187 @@
+"""Group commit on SQLite: a process's concurrent writers share one transaction, each act in its own savepoint.
+
+SQLite runs one writer at a time, so a transfer's BEGIN IMMEDIATE, connection checkout and COMMIT (a WAL
+append of every page the act dirtied) are all spent inside the one write lock.  A group shares them: the
+first writer to arrive opens a transaction (queueing on the writers' lock file, then BEGIN IMMEDIATE); it
+and every writer that arrives while the transaction is open run one after another on its connection, each
+later act inside its own SAVEPOINT; when no one is left waiting, whoever finished last commits them all at once.
+
+- An act that fails rolls back to its own savepoint: the others in the group are untouched, and it gets its
+  own error at once.
+- A writer returns from ``commit()`` only after the group's COMMIT succeeded; if that COMMIT fails (a
+  deferred constraint, a full disk), the whole group rolls back and every writer that would have returned
+  normally gets the error: nobody is told an act was durable that was not.
+- Acts run in the order they took the connection, so the journal still chains entry by entry, and each
+  act sees every earlier act of the group as committed work (the group commits or vanishes together).
+- Groups of other processes (or other engines) queue behind this one on the lock file and SQLite's lock.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import Any
+
+from sqlalchemy.engine import Connection, Engine
+
+from tanhui.db import WRITE, groups_writers, lock_turn, unlock_turn
+
+# A bound on how many acts one COMMIT carries, so the first writer of a busy group does not wait for ever.
+MAX_GROUP = 32
+
+
+class _Batch:
+    """One open transaction of a group: its connection and the acts that committed in it."""
+
+    def __init__(self, conn: Connection, turn: int | None) -> None:
+        self.conn = conn
+        self.turn = turn
+        self.acts = 0
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+
+class WriterGroup:
+    """The writers of one SQLite engine in this process; ``join`` and then ``leave`` once per act."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._connection = threading.Lock()  # held by the act that runs on the batch's connection
+        self._count = threading.Lock()  # guards ``_waiting``
+        self._waiting = 0
+        self._owner: int | None = None
+        self._batch: _Batch | None = None
+        self._in_savepoint = False  # whether the running act has a savepoint of its own
+        self.commits = 0  # COMMITs made, for tests and benchmarks to see how acts were grouped
+
+    @property
+    def queued(self) -> int:
+        """How many writers are waiting for the connection (they will join the open transaction)."""
+        return self._waiting
+
+    def held_here(self) -> bool:
+        """Whether this thread is running an act of the group (a nested writer must not wait for itself)."""
+        return self._owner == threading.get_ident()
+
+    def join(self) -> Connection:
+        """Wait for the connection, open the group's transaction if none is open, and start a savepoint."""
+        with self._count:
+            self._waiting += 1
+        self._connection.acquire()
+        with self._count:
+            self._waiting -= 1
+        self._owner = threading.get_ident()
+        try:
+            # The act that opens the transaction needs no savepoint: nothing came before it to protect, so
+            # if it fails the whole transaction is rolled back (those waiting then open a new one).
+            self._in_savepoint = self._batch is not None
+            if self._batch is None:
+                self._batch = self._open()
+            else:
+                self._raw("SAVEPOINT act")
+        except BaseException as error:
+            self._end_act(error, failed=True)
+            raise
+        return self._batch.conn
+
+    def leave(self, *, committed: bool, failed: bool) -> None:
+        """End this thread's act: keep it (``committed``) or roll it back, and hand the connection on.
+
+        Unless the act ``failed`` with its own exception, this returns only when the group's transaction
+        is committed, and raises the error if that COMMIT failed: an act that kept its changes, or read
+        the group's uncommitted work (an idempotent replay), must not report success before it is durable.
+        """
+        batch = self._batch
+        assert batch is not None and self.held_here()
+        try:
+            if committed:
+                if self._in_savepoint:
+                    self._raw("RELEASE act")
+                batch.acts += 1
+            elif self._in_savepoint:
+                self._raw("ROLLBACK TO act")
+                self._raw("RELEASE act")
+        except BaseException as error:
+            self._end_act(error, failed=failed)
+            raise
+        self._end_act(None, failed=failed, rolled_back=not committed and not self._in_savepoint)
+
+    def _end_act(self, error: BaseException | None, *, failed: bool, rolled_back: bool = False) -> None:
+        """Commit the group if no one else waits for the connection (or it is full), then let the next act in.
+
+        ``rolled_back``: the transaction's first act was not kept, so the transaction (holding nothing) ends.
+        """
+        batch = self._batch
+        if batch is not None:
+            if error is not None:
+                batch.error = error  # the savepoint could not be closed: the transaction is not to be trusted
+            with self._count:
+                last = (self._waiting == 0 or batch.acts >= MAX_GROUP or batch.error is not None
+                        or rolled_back)
+            if last:
+                self._close(batch)
+        self._owner = None
+        self._connection.release()
+        if batch is not None and not failed:
+            batch.done.wait()
+            if batch.error is not None and batch.error is not error:
+                raise batch.error
+
+    def _open(self) -> _Batch:
+        conn = self._engine.connect().execution_options(**{WRITE: True})
+        try:
+            turn = lock_turn(conn)
+            try:
+                conn.begin()  # BEGIN IMMEDIATE, from tanhui.db's hook
+            except BaseException:
+                if turn is not None:
+                    unlock_turn(turn)
+                raise
+        except BaseException:
+            conn.close()
+            raise
+        return _Batch(conn, turn)
+
+    def _close(self, batch: _Batch) -> None:
+        """COMMIT the group's acts (or roll back a group that kept none, or broke), and wake its writers."""
+        self._batch = None
+        try:
+            if batch.acts and batch.error is None:
+                try:
+                    batch.conn.commit()
+                    self.commits += 1
+                except BaseException as error:
+                    batch.error = error
+            if batch.conn.in_transaction():
+                batch.conn.rollback()
+            # A COMMIT refused by a deferred check leaves SQLite's transaction open behind SQLAlchemy's back.
+            driver: Any = batch.conn.connection.dbapi_connection
+            if driver.in_transaction:
+                driver.execute("ROLLBACK")
+        finally:
+            try:
+                if batch.turn is not None:
+                    unlock_turn(batch.turn)
+                batch.conn.close()
+            finally:
+                batch.done.set()
+
+    def _raw(self, sql: str) -> None:
+        assert self._batch is not None
+        driver: Any = self._batch.conn.connection.dbapi_connection
+        driver.execute(sql)
+
+
+_groups: weakref.WeakKeyDictionary[Engine, WriterGroup] = weakref.WeakKeyDictionary()
+_groups_lock = threading.Lock()
+
+
+def group_of(engine: Engine) -> WriterGroup | None:
+    """The engine's writer group, or None for engines whose writers each run alone (PostgreSQL, in-memory)."""
+    if not groups_writers(engine):
+        return None
+    with _groups_lock:
+        group = _groups.get(engine)
+        if group is None:
+            group = _groups[engine] = WriterGroup(engine)
+        return group
