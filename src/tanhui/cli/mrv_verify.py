@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
 
-from tanhui.cli.context import state
+from tanhui.cli.context import fail, state
 from tanhui.errors import InvalidRequest
 
 if TYPE_CHECKING:
     import polars as pl
 
-    from tanhui.mrv.verify import Period
+    from tanhui.mrv.verify import Engine, Period
 
 _HASH_CHUNK = 1 << 20
+
+
+class EngineName(StrEnum):
+    """Where the partitions are verified: in this process, or on a Dask cluster."""
+
+    local = "local"
+    dask = "dask"
 
 
 def verify(
@@ -42,6 +52,13 @@ def verify(
                                   "(created if missing; files of an earlier run are replaced)."),
     fmt: str | None = typer.Option(None, "--format", metavar="csv|parquet|dlt645", show_default=False,
                                    help="Format of every readings file (default: from the suffix)."),
+    engine: EngineName | None = typer.Option(None, "--engine", show_default=False,
+                                             help="local (the default): verify in this process; dask: on a Dask "
+                                                  "cluster, the one at --scheduler or else a local cluster of "
+                                                  "worker processes started for the run. Same output either way."),
+    scheduler: str | None = typer.Option(None, "--scheduler", metavar="ADDRESS", show_default=False,
+                                         help="Dask scheduler address, like tcp://10.0.0.5:8786 (implies "
+                                              "--engine dask). See docs/mrv-scale.md."),
 ) -> None:
     """Verify meter readings and compute reductions / 数字化核证: flag every 15-minute interval, credit the rest.
 
@@ -49,7 +66,8 @@ def verify(
     day), DIR/summary.json (per site: reported and accepted kWh, flag counts, reductions in kg, the grid factor and
     its source) and DIR/report.html.
 
-    Works on files alone; no registry database is used.  See docs/mrv-verification.md.
+    Works on files alone; no registry database is used.  With --engine dask (or --scheduler) the same partitions
+    run on a Dask cluster.  See docs/mrv-verification.md and docs/mrv-scale.md.
     """
     import polars as pl
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -61,6 +79,9 @@ def verify(
     from tanhui.mrv.verify import verify as run_verification
 
     cli = state(ctx)
+    if scheduler is not None and engine is EngineName.local:
+        fail(ctx, f"--scheduler {scheduler} names a Dask cluster, but --engine local verifies in this process: "
+                  "give --engine dask, or leave out --scheduler", code=2)
     chosen = Period.parse(period) if period is not None else None
     site_table = read_sites(sites)
     meters = site_table["meter_id"].to_list()
@@ -68,15 +89,31 @@ def verify(
     if chosen is None:
         chosen = _covered_days(frames)
     notes.insert(0, f"Timestamps without a UTC offset were read as {LOCAL_TIMEZONE} local time (UTC+08:00).")
-    with Progress(TextColumn("核证 verifying"), BarColumn(), MofNCompleteColumn(), TextColumn("site-days"),
-                  TimeElapsedColumn(), console=cli.err, transient=True) as progress:
+    with _engine(engine, scheduler) as runner, \
+            Progress(TextColumn("核证 verifying"), BarColumn(), MofNCompleteColumn(), TextColumn("site-days"),
+                     TimeElapsedColumn(), console=cli.err, transient=True) as progress:
         task = progress.add_task("verify", total=len(site_table) * chosen.days)
         summary = run_verification(
             site_table, pl.concat(frames, how="vertical"), chosen, out, methodology=methodology, inputs=inputs,
             notes=notes, progress=lambda done, total: progress.update(task, completed=done, total=total),
+            engine=runner,
         )
     report = write_report(out)
     _print_summary(ctx, summary, out, report)
+
+
+@contextmanager
+def _engine(name: EngineName | None, scheduler: str | None) -> Iterator[Engine]:
+    """The engine the options name; a scheduler address alone means the Dask engine."""
+    if name is EngineName.dask or scheduler is not None:
+        from tanhui.mrv.dask_engine import dask_engine
+
+        with dask_engine(scheduler) as engine:
+            yield engine
+    else:
+        from tanhui.mrv.verify import run_partitions
+
+        yield run_partitions
 
 
 def _load(first: Path, more: list[Path], fmt: str | None, meters: list[str],
