@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections import Counter
@@ -73,8 +74,10 @@ def test_a_month_of_the_demo_park_becomes_owners_credits_traceable_to_its_interv
                               params={"limit": 50})
         assert response.status_code == 200, response.text
         view = response.json()
-    text = json.dumps(view, ensure_ascii=False)
-    assert "2024-06-01" in text and "2024-06-30" in text and "PV-DIST" in text
+    shown = view["report"]
+    assert (shown["period_start"], shown["period_end"]) == ("2024-06-01", "2024-06-30")
+    assert shown["summary_sha256"] == hashlib.sha256((report / "summary.json").read_bytes()).hexdigest()
+    assert summary["files"].items() <= shown["files"].items() and shown["reduction_kg"] == quantity
     assert len(view["sites"]) == 1
     credited = {site["meter_id"] for site in summary["sites"] if site["reduction_kg"]}
     meter = view["sites"][0]["meter_id"]
