@@ -1,71 +1,97 @@
-"""A month of the 1,000-site demo park from readings to issued credits, as the README tells a user to do it."""
+"""A month of the 1,000-site demo park, from readings to owners' credits with provenance, as README walks it."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
-from tanhui import demo
 from tanhui.api.app import create_app
 from tanhui.cli.main import app
 from tanhui.config import Settings
 from tanhui.db import create_engine
-from tanhui.journal.audit import verify as audit
-from tests.factories import invariant_problems, snapshot
+from tanhui.demo import DEMO_PASSWORD
+from tanhui.identity.tables import organizations
+from tanhui.registry.tables import accounts, blocks
+from tests.factories import snapshot
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*dayofyear is deprecated:DeprecationWarning")
+runner = CliRunner()
+PERIOD = "2024-06-01..2024-06-30"
 
 
-def test_a_month_of_the_demo_park_becomes_credits_with_provenance(tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)  # the README's relative paths: tanhui.db, tanhui-data/, park/
-    for name in ("TANHUI_DATABASE_URL", "TANHUI_DATA_DIR"):
-        monkeypatch.delenv(name, raising=False)
-    runner = CliRunner()
+def test_a_month_of_the_demo_park_becomes_owners_credits_traceable_to_its_intervals(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'tanhui.db'}"
+    data = tmp_path / "tanhui-data"
 
-    def tanhui(*args: str) -> str:
-        result = runner.invoke(app, list(args))
-        assert result.exit_code == 0, f"tanhui {' '.join(args)}: {result.output}"
-        return result.stdout
+    def tanhui(*args: str, code: int = 0) -> Result:
+        result = runner.invoke(app, ["--database-url", url, *args], env={"TANHUI_DATA_DIR": str(data)})
+        assert result.exit_code == code, result.output
+        return result
 
+    park, report = tmp_path / "park", tmp_path / "report-2024-06"
     tanhui("demo")
-    tanhui("mrv", "demo-park", "--out", "park", "--register-owners")
-    tanhui("mrv", "sites", "import", "park/sites.csv")
-    tanhui("mrv", "ingest", "park/readings.parquet", "park/registers.parquet")
-    tanhui("mrv", "verify", "--sites", "park/sites.csv", "--readings", "tanhui-data/lake",
-           "--period", "2024-06-01..2024-06-30", "--out", "report-2024-06")
-    summary = json.loads(Path("report-2024-06/summary.json").read_text(encoding="utf-8"))
-    assert summary["totals"]["sites"] == 1000
-    tanhui("mrv", "issue", "--report", "report-2024-06", "--project", "1", "--to-owners")
+    tanhui("mrv", "demo-park", "--out", str(park), "--register-owners")  # 1,000 sites × 30 days, the defaults
+    assert "1,000 meters registered" in tanhui("mrv", "sites", "import", str(park / "sites.csv")).stdout
+    tanhui("mrv", "ingest", str(park / "readings.parquet"), str(park / "registers.parquet"))
+    tanhui("mrv", "verify", "--sites", str(park / "sites.csv"), "--readings", str(data / "lake"),
+           "--period", PERIOD, "--out", str(report))
+    summary = json.loads((report / "summary.json").read_text(encoding="utf-8"))
+    assert summary["totals"]["sites"] == 1000 and summary["totals"]["reduction_kg"] > 0
+    issued = " ".join(tanhui("mrv", "issue", "--report", str(report), "--project", "1", "--to-owners").stdout.split())
+    serial = re.search(r"(TH1\.SIP\.PHCER\.P1\.V2024\.I\d+)\.1-(\d+)", issued)
+    assert serial is not None, issued
+    prefix, quantity = serial.group(1), int(serial.group(2))
+    assert quantity == summary["totals"]["reduction_kg"]
 
-    engine = create_engine("sqlite:///tanhui.db")
+    # Each owner holds, in its own holding account, exactly the reductions of its sites.
+    engine = create_engine(url)
+    shares = Counter[str]()
+    for site in summary["sites"]:
+        shares[site["owner"]] += site["reduction_kg"]
+    issuance = int(prefix.rsplit(".I", 1)[1])
     with engine.connect() as conn:
-        issued = conn.execute(sa.text("SELECT id, quantity FROM issuances ORDER BY id DESC LIMIT 1")).one()
-        owners = conn.execute(sa.text(
-            "SELECT count(DISTINCT b.account_id), sum(b.quantity) FROM blocks b WHERE b.issuance_id = :i"),
-            {"i": issued.id}).one()
-    assert issued.quantity == summary["totals"]["reduction_kg"] > 0
-    assert owners == (12, issued.quantity)  # every one of the 12 demo owners received its sites' share
+        held = dict(conn.execute(
+            sa.select(organizations.c.name, sa.func.sum(blocks.c.quantity))
+            .join(accounts, accounts.c.organization_id == organizations.c.id)
+            .join(blocks, blocks.c.account_id == accounts.c.id)
+            .where(blocks.c.issuance_id == issuance).group_by(organizations.c.name)).all())
+    assert held == {owner: kg for owner, kg in shares.items() if kg} and len(held) == 12
 
-    serial = f"TH1.SIP.PHCER.P1.V2024.I{issued.id}.1-1000"
-    with TestClient(create_app(Settings(database_url="sqlite:///tanhui.db"))) as client:
-        token = client.post("/api/v1/auth/token", data={"username": "operator", "password": demo.DEMO_PASSWORD})
-        provenance = client.get(f"/api/v1/serials/{serial}/provenance",
-                                headers={"Authorization": f"Bearer {token.json()['access_token']}"})
-    assert provenance.status_code == 200, provenance.text
-    body = provenance.json()
-    assert body["report"]["period_start"] == "2024-06-01" and body["report"]["period_end"] == "2024-06-30"
-    assert body["sites"] and all(site["accepted_kwh"] > 0 for site in body["sites"])
-    assert sum(site["intervals_expected"] for site in body["sites"]) == len(body["sites"]) * 30 * 96
-    assert body["intervals"], "the provenance names the intervals behind the serial"
+    # The last unit's provenance over the API, logged in as the bank with its password.
+    with TestClient(create_app(Settings(database_url=url, data_dir=data))) as client:
+        login = client.post("/api/v1/auth/token", data={"username": "bank", "password": DEMO_PASSWORD})
+        assert login.status_code == 200, login.text
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        response = client.get(f"/api/v1/serials/{prefix}.{quantity}/provenance", headers=headers,
+                              params={"limit": 50})
+        assert response.status_code == 200, response.text
+        view = response.json()
+    shown = view["report"]
+    assert (shown["period_start"], shown["period_end"]) == ("2024-06-01", "2024-06-30")
+    assert shown["summary_sha256"] == hashlib.sha256((report / "summary.json").read_bytes()).hexdigest()
+    assert summary["files"].items() <= shown["files"].items() and shown["reduction_kg"] == quantity
+    assert len(view["sites"]) == 1
+    credited = {site["meter_id"] for site in summary["sites"] if site["reduction_kg"]}
+    meter = view["sites"][0]["meter_id"]
+    assert meter in credited
+    assert view["intervals"] and {i["meter_id"] for i in view["intervals"]} == {meter}
 
-    # The same month cannot back a second instrument: issuing the report again is refused and changes nothing.
+    # The same report again, and the same month verified anew (another report), are refused; nothing changes.
     before = snapshot(engine)
-    again = runner.invoke(app, ["mrv", "issue", "--report", "report-2024-06", "--project", "1", "--to-owners"])
-    assert again.exit_code == 1 and "already" in again.stderr
+    again = tanhui("mrv", "issue", "--report", str(report), "--project", "1", "--to-owners", code=1)
+    assert f"already issued as {prefix}.1-{quantity}" in " ".join(again.stderr.split())
+    tanhui("mrv", "verify", "--sites", str(park / "sites.csv"), "--readings", str(data / "lake"),
+           "--period", PERIOD, "--out", str(tmp_path / "again"))
+    overlap = tanhui("mrv", "issue", "--report", str(tmp_path / "again"), "--project", "1", "--to-owners", code=1)
+    said = " ".join(overlap.stderr.split())
+    assert f"meter {summary['sites'][0]['meter_id']} on 2024-06-01..2024-06-30 by tanhui_credit" in said
     assert snapshot(engine) == before
-    assert invariant_problems(engine) == [] and audit(engine).ok
     engine.dispose()

@@ -1,7 +1,8 @@
 """A synthetic PV park: sites and 15-minute readings with known, labelled faults, for the demo, tests and benchmarks.
 
-The energy follows pvlib's clear-sky irradiance at the park's centre, dimmed by a cloud factor per grid cell and
-day and scaled by each site's capacity and performance ratio; faults are injected at stated rates and returned as
+The energy follows pvlib's clear-sky irradiance on each site's own module plane (`clearsky.plane_of_array`, the
+same bound verification uses), dimmed by a cloud factor per grid cell and day and scaled by each site's capacity
+and performance ratio; faults are injected at stated rates and returned as
 labels, so a test can check that verification finds each of them.  Nothing here is a published figure: the
 shapes and rates are the generator's own choices, made to look like a real park's data and its typical defects.
 """
@@ -19,6 +20,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from tanhui.mrv import clearsky
 from tanhui.mrv.frames import INTERVAL, INTERVALS_PER_DAY, LOCAL_TIMEZONE
 
 # Suzhou Industrial Park, roughly its centre; sites scatter within SPREAD_DEG of it.
@@ -26,8 +28,6 @@ PARK_CENTRE = (31.30, 120.72)
 SPREAD_DEG = 0.08
 # Meter resolution of the generated data: 1 Wh (many meters give 10 Wh; finer steps make fewer chance repeats).
 KWH_DECIMALS = 3
-# Cells of this size share weather (one cloud factor per cell and day).
-WEATHER_CELL_DEG = 0.05
 
 # Fault kinds and the share of sites that get each (one fault per site at most, so labels stay unambiguous).
 FAULT_RATES: dict[str, float] = {
@@ -99,6 +99,8 @@ class Park:
     performance_ratio: np.ndarray
     fault: np.ndarray  # fault kind per site, "" for none
     register: np.ndarray  # bool per site: reports a cumulative register
+    true_tilt: np.ndarray  # degrees; also for sites whose recorded orientation is unknown
+    true_azimuth: np.ndarray
 
 
 def make_park(spec: ParkSpec) -> Park:
@@ -110,8 +112,10 @@ def make_park(spec: ParkSpec) -> Park:
     latitude = np.round(PARK_CENTRE[0] + rng.uniform(-SPREAD_DEG, SPREAD_DEG, n), 5)
     longitude = np.round(PARK_CENTRE[1] + rng.uniform(-SPREAD_DEG, SPREAD_DEG, n), 5)
     known = rng.random(n) < 0.7  # orientation recorded for most sites, unknown for the rest
-    tilt = np.where(known, np.round(rng.uniform(5, 30, n)), np.nan)
-    azimuth = np.where(known, np.round(rng.uniform(150, 210, n)), np.nan)
+    true_tilt = np.round(rng.uniform(5, 30, n))
+    true_azimuth = np.round(rng.uniform(150, 210, n))
+    tilt = np.where(known, true_tilt, np.nan)
+    azimuth = np.where(known, true_azimuth, np.nan)
     commissioned = [spec.start - timedelta(days=int(d)) for d in rng.integers(30, 2000, n)]
     # A few sites start during the period: they owe intervals only from their commissioning day.
     for index in rng.choice(n, size=max(1, n // 200), replace=False):
@@ -143,17 +147,19 @@ def make_park(spec: ParkSpec) -> Park:
     }, schema_overrides={"commissioned": pl.Date}).with_columns(
         pl.col("tilt").fill_nan(None), pl.col("azimuth").fill_nan(None)
     )
-    return Park(spec, sites, capacity, rng.uniform(0.72, 0.86, n), fault, register)
+    return Park(spec, sites, capacity, rng.uniform(0.72, 0.86, n), fault, register, true_tilt, true_azimuth)
 
 
-def _clear_sky_kwh_per_kwp(spec: ParkSpec) -> np.ndarray:
-    """Clear-sky energy per kWp in each interval at the park's centre (kWh/kWp), from pvlib's Ineichen model."""
-    import pandas as pd
-    from pvlib.location import Location
-
-    times = pd.date_range(spec.first_ts, periods=spec.intervals, freq=INTERVAL) + INTERVAL / 2
-    ghi = Location(*PARK_CENTRE, tz=LOCAL_TIMEZONE).get_clearsky(times)["ghi"].to_numpy()
-    return ghi / 1000.0 * INTERVAL.total_seconds() / 3600.0
+def _clear_sky_kwh_per_kwp(sky: pl.DataFrame, cell: np.ndarray, tilt: np.ndarray, azimuth: np.ndarray,
+                           intervals: int) -> np.ndarray:
+    """Clear-sky energy per kWp (kWh/kWp) of sites × intervals on each site's module plane, from its cell's
+    rows of ``sky`` (`clearsky.cell_sky`, cell-major) at the position ``cell``."""
+    rows = (cell[:, None] * intervals + np.arange(intervals)[None, :]).ravel()
+    frame = sky[rows].with_columns(tilt=pl.Series(np.repeat(tilt, intervals)),
+                                   azimuth=pl.Series(np.repeat(azimuth, intervals)))
+    energy = frame.select(clearsky.interval_kwh(clearsky.plane_of_array(pl.col("tilt"), pl.col("azimuth")),
+                                                pl.lit(1.0)))
+    return energy.to_series().to_numpy().reshape(len(cell), intervals)
 
 
 def _local_midnights(spec: ParkSpec) -> np.ndarray:
@@ -172,10 +178,11 @@ class Chunk:
 def readings(park: Park, *, chunk_sites: int = _CHUNK_SITES) -> Iterator[Chunk]:
     """The park's readings, a chunk of sites at a time (bounded memory for any park size)."""
     spec = park.spec
-    profile = _clear_sky_kwh_per_kwp(spec)
-    cells_lat = np.floor(park.sites["latitude"].to_numpy() / WEATHER_CELL_DEG).astype(np.int64)
-    cells_lon = np.floor(park.sites["longitude"].to_numpy() / WEATHER_CELL_DEG).astype(np.int64)
-    cell_ids, cell_index = np.unique(cells_lat * 100_000 + cells_lon, return_inverse=True)
+    # One cloud factor per day for each of verification's grid cells, whose sites the peer check expects to share
+    # the sky.
+    cells = park.sites.select(clearsky.cell_of(pl.col("latitude"), pl.col("longitude"))).to_series().to_numpy()
+    cell_ids, cell_index = np.unique(cells, return_inverse=True)
+    sky = clearsky.cell_sky(cell_ids.tolist(), spec.first_ts, spec.intervals)
     weather = np.random.default_rng(spec.seed + 1)
     # Mostly sunny-to-hazy days with some overcast ones, shared by the sites of a cell.
     cloud = np.clip(weather.beta(5.0, 1.6, size=(len(cell_ids), spec.days)), 0.05, 1.0)
@@ -191,7 +198,9 @@ def readings(park: Park, *, chunk_sites: int = _CHUNK_SITES) -> Iterator[Chunk]:
         rng = np.random.default_rng([spec.seed, begin])
         daily_cloud = np.repeat(cloud[cell_index[begin:end]], INTERVALS_PER_DAY, axis=1)
         noise = 1.0 + rng.normal(0.0, 0.03, size=(end - begin, spec.intervals))
-        kwh = (profile[None, :] * (park.true_capacity_kw[begin:end] * park.performance_ratio[begin:end])[:, None]
+        profile = _clear_sky_kwh_per_kwp(sky, cell_index[begin:end], park.true_tilt[begin:end],
+                                         park.true_azimuth[begin:end], spec.intervals)
+        kwh = (profile * (park.true_capacity_kw[begin:end] * park.performance_ratio[begin:end])[:, None]
                * daily_cloud * np.clip(noise, 0.8, 1.2))
         kwh = np.round(kwh, KWH_DECIMALS)
         present = np.ones_like(kwh, dtype=bool)
@@ -202,7 +211,7 @@ def readings(park: Park, *, chunk_sites: int = _CHUNK_SITES) -> Iterator[Chunk]:
         for row in range(end - begin):
             kind = park.fault[begin + row]
             if kind:
-                _inject(kind, row, kwh, present, profile, rng, spec, labels, extra, ids[begin + row], ts)
+                _inject(kind, row, kwh, present, profile[row], rng, spec, labels, extra, ids[begin + row], ts)
         rows, cols = np.nonzero(present)
         register_rows = park.register[begin:end]
         energy_mask = ~register_rows[rows]
@@ -269,7 +278,8 @@ def _as_datetime(value: np.datetime64) -> datetime:
 
 def _registers(ids: list[str], begin: int, rows: np.ndarray, cols: np.ndarray, kwh: np.ndarray, ts: np.ndarray,
                rng: np.random.Generator, labels: list[tuple[str, datetime, str]]) -> pa.Table:
-    """Cumulative registers for register meters: a read at each interval's start; one meter resets to zero."""
+    """Cumulative registers for register meters: a read at each interval's start and one closing the last
+    interval; one meter resets to zero."""
     if len(rows) == 0:
         return _table(ids, np.array([], np.int32), np.array([], "datetime64[us]"), "register_kwh", np.array([]))
     order = np.lexsort((cols, rows))
@@ -285,7 +295,13 @@ def _registers(ids: list[str], begin: int, rows: np.ndarray, cols: np.ndarray, k
         middle = first + (last - first) // 2
         register[middle:last] -= register[middle]
         labels.append((ids[begin + rows[middle]], _as_datetime(ts[cols[middle - 1]]), "counter_reset"))
-    return _table(ids, (begin + rows).astype(np.int32), ts[cols], "register_kwh", register)
+    # Each meter's closing read at the end of its last interval, without which that interval would be missing.
+    ends = np.r_[starts[1:], len(rows)] - 1
+    step = np.timedelta64(int(INTERVAL.total_seconds() * 1e6), "us")
+    meters = np.concatenate([begin + rows, begin + rows[ends]]).astype(np.int32)
+    stamps = np.concatenate([ts[cols], ts[cols[ends]] + step])
+    values = np.concatenate([register, np.round(register[ends] + energy[ends], KWH_DECIMALS)])
+    return _table(ids, meters, stamps, "register_kwh", values)
 
 
 def _table(ids: list[str], meter_index: np.ndarray, ts: np.ndarray, column: str, values: np.ndarray) -> pa.Table:
