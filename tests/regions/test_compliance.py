@@ -153,6 +153,7 @@ def test_the_regulator_exports_the_year_and_the_public_reads_the_rules(world: Wo
         assert [(r["organization"], r["quantity_kg"], r["outside_region_kg"], r["cap_kg"]) for r in rows] == [
             ("Org buyer", "700", "700", "50000")]
         assert rows[0]["serials"].startswith("TH1.SIP.PHCER.P")
+        assert rows[0]["surrendered_at"].endswith("+00:00")  # the surrender's own time, in UTC
         assert client.get("/api/v1/public/regions/WUHAN").json()["parent"] == "HUBEI"
         assert client.get("/api/v1/public/regions/ATLANTIS").status_code == 404
         small = obligation(world, "WUJIANG", 2026, 4_000)  # a cap of 200

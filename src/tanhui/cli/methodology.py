@@ -89,7 +89,8 @@ def calculate(ctx: typer.Context, reference: str = Reference,
     if as_json:
         print_json(result.describe())
         return
-    rows = [("gross / 总量", result.describe()["gross_kg"]), ("leakage / 泄漏", result.describe()["leakage_kg"]),
+    described = result.describe()
+    rows = [("gross / 总量", described["gross_kg"]), ("leakage / 泄漏", described["leakage_kg"]),
             ("net kgCO2e / 净减排", result.net_kg), ("buffer kgCO2e / 缓冲", result.buffer_kg),
             ("issuable kgCO2e / 可签发", result.issuable_kg)]
     state(ctx).out.print(table(f"{version.reference} · {len(result.lines)} rows / 行", ["", "kgCO2e"], rows))

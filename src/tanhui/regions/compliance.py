@@ -17,7 +17,7 @@ from tanhui.regions.holdings import offered_credits
 from tanhui.regions.offsetting import caps, check
 from tanhui.regions.tables import compliance_obligations, compliance_surrenders
 from tanhui.registry import ledger
-from tanhui.registry.tables import acts
+from tanhui.registry.queries import utc
 from tanhui.types import MAX_QUANTITY, utcnow
 from tanhui.unit_of_work import UnitOfWork, read_one
 
@@ -106,19 +106,21 @@ EXPORT_COLUMNS = ("region", "compliance_year", "organization_id", "organization"
 def export_csv(conn: Connection, *, region: str, compliance_year: int) -> str:
     """The regulator's record of a region's compliance year: one line per surrender, with its serials."""
     rules = find_region(region).rules_for(compliance_year)
+    obligation, surrendered = compliance_obligations.c, compliance_surrenders.c
     rows = conn.execute(
-        select(compliance_obligations, compliance_surrenders, organizations.c.name.label("organization"))
-        .join(compliance_surrenders, compliance_surrenders.c.obligation_id == compliance_obligations.c.id)
-        .join(organizations, organizations.c.id == compliance_obligations.c.organization_id)
-        .join(acts, acts.c.id == compliance_surrenders.c.act_id)
-        .where(compliance_obligations.c.region == region, compliance_obligations.c.compliance_year == compliance_year)
-        .order_by(compliance_surrenders.c.act_id)).mappings().all()
+        select(obligation.organization_id, organizations.c.name.label("organization"),
+               obligation.verified_emissions_kg, surrendered.act_id, surrendered.created_at.label("surrendered_at"),
+               surrendered.quantity, surrendered.outside_kg, surrendered.serials)
+        .join(compliance_surrenders, surrendered.obligation_id == obligation.id)
+        .join(organizations, organizations.c.id == obligation.organization_id)
+        .where(obligation.region == region, obligation.compliance_year == compliance_year)
+        .order_by(surrendered.act_id)).mappings().all()
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(EXPORT_COLUMNS)
     for row in rows:
         writer.writerow([region, compliance_year, row["organization_id"], row["organization"],
                          row["verified_emissions_kg"], caps(rules, row["verified_emissions_kg"])[0], row["act_id"],
-                         row["created_at"].isoformat(), row["quantity"], row["outside_kg"], row["serials"]])
+                         utc(row["surrendered_at"]).isoformat(), row["quantity"], row["outside_kg"], row["serials"]])
     return out.getvalue()
 
