@@ -1,0 +1,1 @@
+"""Carbon accounts of enterprises, institutions and residents: records, accounting, evaluation, credit reports."""
