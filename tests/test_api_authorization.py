@@ -17,6 +17,8 @@ from tanhui.projects import reports
 from tanhui.types import utcnow
 from tanhui.unit_of_work import UnitOfWork
 from tests.factories import PASSWORD, World, snapshot
+from tests.mrv.test_mrv_registry import SiteSpec, register, write_report
+from tests.projects.test_mrv_reports import upload as mrv_upload
 from tests.test_api_support import Api, assert_problem, serving
 
 
@@ -70,9 +72,12 @@ def _lifecycle(world: World, data_dir: Path, viewers: dict[int, Principal],
         ids = {name: declaring.declare(tx, world.owner, name=name, owner_organization_id=world.owner_org,
                                        methodology="EV-CHARGE", region="SIP", design=EV)["id"]
                for name in ("edit", "announce", "approve", "reject", "reported")}
-        for name in ("announce", "approve", "reject", "reported"):
+        ids["metered"] = declaring.declare(tx, world.owner, name="Rooftops", owner_organization_id=world.owner_org,
+                                           methodology="PV-DIST", region="SIP",
+                                           design={"max_grid_connection_kw": 450, "site_count": 1})["id"]
+        for name in ("announce", "approve", "reject", "reported", "metered"):
             declaring.submit(tx, world.owner, ids[name])
-        for name in ("approve", "reported"):
+        for name in ("approve", "reported", "metered"):
             declaring.announce(tx, op, ids[name], days=1)
         tx.commit()
     viewers[verifier_org] = Principal("user:verifier-viewer", verifier_org, "verifier", "viewer")
@@ -80,6 +85,7 @@ def _lifecycle(world: World, data_dir: Path, viewers: dict[int, Principal],
     monkeypatch.setattr(declaring, "utcnow", lambda: utcnow() + timedelta(days=2))  # the announcements end
     with UnitOfWork(world.engine, op.actor) as tx:
         project = declaring.approve(tx, op, ids["reported"])["project_id"]
+        metered = declaring.approve(tx, op, ids["metered"])["project_id"]
         period = {"project_id": project, "verifier_organization_id": verifier_org}
         to_review, to_issue = (
             reports.submit_report(tx, world.owner, data_dir, period_start=date(2024, month, 1),
@@ -87,8 +93,9 @@ def _lifecycle(world: World, data_dir: Path, viewers: dict[int, Principal],
             for month in (1, 2))
         reports.review(tx, verifier, to_issue, approve=True, findings=None)
         tx.commit()
-    return {**ids, "project": project, "verifier": verifier, "verifier_org": verifier_org, "review": to_review,
-            "issue": to_issue}
+    register(world.engine, op, [SiteSpec("M9", "Org project_owner")])
+    return {**ids, "project": project, "metered": metered, "verifier": verifier, "verifier_org": verifier_org,
+            "review": to_review, "issue": to_issue}
 
 
 def test_every_write_endpoint_checks_who_acts(api: Api, world: World, subtests: pytest.Subtests, tmp_path: Path,
@@ -155,6 +162,10 @@ def test_every_write_endpoint_checks_who_acts(api: Api, world: World, subtests: 
         Case("/projects/{project_id}/reports", world.owner, world.buyer, lambda: {
             "period_start": "2024-03-01", "period_end": "2024-03-20", "verifier_organization_id": life["verifier_org"],
             "data": _ev_data(3).decode()}, lambda: f"/projects/{life['project']}/reports"),
+        Case("/projects/{project_id}/reports/mrv", world.owner, world.buyer,
+             lambda: {"verifier_organization_id": str(life["verifier_org"])},
+             lambda: f"/projects/{life['metered']}/reports/mrv", files=mrv_upload(
+                 write_report(tmp_path / "mrv", [SiteSpec("M9", "Org project_owner")]))),
         Case("/reports/{report_id}/review", verifier, world.owner, lambda: {"approve": True},
              lambda: f"/reports/{life['review']}/review"),
         Case("/reports/{report_id}/issue", world.operator, world.owner, lambda: {"account_id": world.owner_account},

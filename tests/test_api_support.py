@@ -46,10 +46,10 @@ class Api:
 
     def post(self, path: str, body: Any = None, *, who: Who = None, key: str | None = None,
              files: dict[str, Any] | None = None) -> httpx.Response:
-        """POST ``body`` as JSON, or ``files`` as a multipart upload."""
+        """POST ``body`` as JSON, or ``files`` as a multipart upload with ``body`` as its form fields."""
         extra = {"Idempotency-Key": key} if key is not None else {}
         if files is not None:
-            return self.client.post(f"/api/v1{path}", files=files, headers=self.headers(who, **extra))
+            return self.client.post(f"/api/v1{path}", files=files, data=body, headers=self.headers(who, **extra))
         return self.client.post(f"/api/v1{path}", json=body, headers=self.headers(who, **extra))
 
     def get(self, path: str, *, who: Who = None, **params: Any) -> httpx.Response:

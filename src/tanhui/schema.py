@@ -9,6 +9,7 @@ from tanhui.projects.tables import (
     declaration_attachments,
     declaration_events,
     declarations,
+    mrv_submissions,
     public_comments,
     submitted_report_days,
     submitted_reports,
@@ -36,7 +37,7 @@ JOURNALED = (organizations, users, api_keys, accounts, projects, acts, issuances
              retirements, cancellations, meters, monitoring_reports, report_sites, energy_claims, claimed_days,
              declarations, declaration_events, public_comments, submitted_reports, submitted_report_days,
              compliance_obligations, compliance_surrenders, organization_regions, cross_regional_transfers,
-             methodology_versions, declaration_attachments)
+             methodology_versions, declaration_attachments, mrv_submissions)
 
 __all__ = [
     "JOURNALED",
@@ -61,6 +62,7 @@ __all__ = [
     "meters", "methodology_versions",
     "monitoring_reports",
     "movements",
+    "mrv_submissions",
     "organization_regions",
     "organizations",
     "pledges",

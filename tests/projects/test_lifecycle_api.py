@@ -55,6 +55,7 @@ class Platform:
 
     def __init__(self, world: World, client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
         self.world, self.client, self._monkeypatch = world, client, monkeypatch
+        self._days_on = 0
         self.operator = self.login("operator")
         self.owner = self.login("project-owner-admin")
         self.buyer = self.login("buyer-admin")
@@ -83,8 +84,9 @@ class Platform:
         return response.json()
 
     def days_later(self, days: int) -> None:
-        """The lifecycle's clock moves on (announcements end); the ledger keeps the real one."""
-        moved: Callable[[], datetime] = lambda: utcnow() + timedelta(days=days)  # noqa: E731
+        """The lifecycle's clock moves on by ``days`` more (announcements end); the ledger keeps the real one."""
+        self._days_on += days
+        moved: Callable[[], datetime] = lambda: utcnow() + timedelta(days=self._days_on)  # noqa: E731
         self._monkeypatch.setattr(declaring, "utcnow", moved)
 
     def registered(self, case: Case) -> tuple[int, int]:

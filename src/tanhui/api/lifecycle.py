@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Request, Response, UploadFile
+from fastapi import APIRouter, Form, Path, Request, Response, UploadFile
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr
 from starlette.concurrency import run_in_threadpool
 
@@ -15,7 +16,8 @@ from tanhui.api.problems import problem_responses
 from tanhui.api.security import Caller
 from tanhui.api.writes import Writer
 from tanhui.identity.principal import Principal
-from tanhui.projects import attachments, reports
+from tanhui.mrv.registry import StagedReport
+from tanhui.projects import attachments, mrv_reports, reports
 from tanhui.projects import declarations as declaring
 from tanhui.projects.tables import declarations
 from tanhui.registry.queries import utc
@@ -78,6 +80,8 @@ class ReviewIn(models.RequestBody):
 
 class IssueIn(models.RequestBody):
     account_id: Annotated[StrictInt, Field(ge=1, le=models.MAX_ID)]
+    to_owners: StrictBool = Field(False, description="MRV reports: pass each site owner's units on to that "
+                                  "owner's oldest holding account")
     buffer_account_id: Annotated[StrictInt, Field(ge=1, le=models.MAX_ID)] | None = None
     vintage: Annotated[StrictInt, Field(ge=2000, le=2100)] | None = None
     credit_type: Annotated[StrictStr, Field(min_length=2, max_length=10)] | None = None
@@ -306,6 +310,43 @@ def submit_report(request: Request, project_id: RecordId, body: ReportIn, write:
     return write.run(body, service)
 
 
+class MrvUpload(models.RequestBody):
+    """What an MRV submission's idempotency key stands for: the verifier and the three files' hashes."""
+
+    verifier_organization_id: int
+    summary_sha256: str
+    intervals_sha256: str
+    daily_sha256: str
+
+
+@router.post("/projects/{project_id}/reports/mrv", status_code=201, response_model=Report,
+             summary="Submit an MRV verify output as a monitoring report for verification", responses=_WRITES)
+async def submit_mrv_report(request: Request, project_id: RecordId, summary: UploadFile, intervals: UploadFile,
+                            daily: UploadFile, verifier_organization_id: Annotated[int, Form(ge=1, le=models.MAX_ID)],
+                            write: Writer) -> Response:
+    """A multipart upload of the files `tanhui mrv verify --out DIR` wrote (fields ``summary``: summary.json,
+    ``intervals``: intervals.parquet, ``daily``: daily.parquet, each at most 4 GiB) and the verifier's
+    organisation id.  The files are checked as at issuance (hashes, sums, each site's reduction, registered
+    meters, unclaimed meter-days), archived, and left for the verifier; the period is the report's own."""
+    data_dir = settings_of(request).data_dir
+    uploads = {"summary.json": summary, "intervals.parquet": intervals, "daily.parquet": daily}
+
+    def run() -> Response:
+        with mrv_reports.Upload(data_dir, {name: upload.file for name, upload in uploads.items()}) as upload:
+            fingerprint = MrvUpload(verifier_organization_id=verifier_organization_id,
+                                    summary_sha256=upload.sha256["summary.json"],
+                                    intervals_sha256=upload.sha256["intervals.parquet"],
+                                    daily_sha256=upload.sha256["daily.parquet"])
+            with StagedReport(upload.directory, mrv_reports.reports_root(data_dir)) as staged:
+                def service(tx: UnitOfWork) -> Report:
+                    return _report(reports.submit_mrv_report(tx, write.principal, staged, project_id=project_id,
+                                                             verifier_organization_id=verifier_organization_id))
+
+                return write.run(fingerprint, service)
+
+    return await run_in_threadpool(run)
+
+
 @router.get("/reports/{report_id}", summary="One monitoring report", responses=problem_responses(401, 404))
 def get_report(request: Request, report_id: RecordId, caller: Caller) -> Report:
     with reading(engine_of(request)) as conn:
@@ -317,7 +358,20 @@ def get_report(request: Request, report_id: RecordId, caller: Caller) -> Report:
 def report_data(request: Request, report_id: RecordId, caller: Caller) -> Response:
     with reading(engine_of(request)) as conn:
         row = reports.readable_report(conn, caller, report_id)
-    return Response(reports.monitoring_data(settings_of(request).data_dir, row), media_type="text/csv; charset=utf-8")
+        content, media_type = reports.monitoring_data(settings_of(request).data_dir, conn, row)
+    return Response(content, media_type=media_type)
+
+
+@router.get("/reports/{report_id}/files/{name}", summary="A file of an MRV report's archived verify output",
+            response_class=FileResponse, responses=problem_responses(401, 404, 409))
+def report_file(request: Request, report_id: RecordId, name: Literal["intervals.parquet", "daily.parquet"],
+                caller: Caller) -> FileResponse:
+    """The intervals (every 15-minute interval with its flags) or daily file, checked against the hash its
+    summary records, for the verifier's own analysis."""
+    with reading(engine_of(request)) as conn:
+        row = reports.readable_report(conn, caller, report_id)
+        path = mrv_reports.archived_file(settings_of(request).data_dir, conn, row, name)
+    return FileResponse(path, media_type="application/vnd.apache.parquet", filename=f"report-{report_id}-{name}")
 
 
 @router.post("/reports/{report_id}/review", response_model=Report, summary="The verifier's review",
@@ -341,7 +395,8 @@ def issue(request: Request, report_id: RecordId, body: IssueIn, write: Writer) -
         return _report(reports.issue(tx, write.principal, report_id, registry=settings.registry_code,
                                      credit_type=body.credit_type or settings.default_credit_type,
                                      account_id=body.account_id, buffer_account_id=body.buffer_account_id,
-                                     vintage=body.vintage))
+                                     vintage=body.vintage, data_dir=settings.data_dir,
+                                     to_owners=body.to_owners))
 
     return write.run(body, service, status_code=200)
 

@@ -273,6 +273,6 @@ def provenance(
     paged. Owners who are individuals are not named; no accounts or locations are shown."""
     with reading(engine_of(request)) as conn:
         view, next_key = registry.provenance(
-            conn, caller, serial, reports_root=settings_of(request).data_dir / "reports", after=page.after,
+            conn, caller, serial, reports_root=settings_of(request).data_dir / registry.REPORTS, after=page.after,
             limit=page.limit, accepted_only=intervals == "accepted")
     return Provenance.model_validate({**view, "next_cursor": encode_cursor(next_key)})

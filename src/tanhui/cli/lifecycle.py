@@ -1,7 +1,8 @@
-"""`tanhui project pending | announce | return | approve | reject | sign-off`: the operator's lifecycle steps."""
+"""`tanhui project pending|announce|return|approve|reject|submit-report|sign-off`: the operator's lifecycle steps."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -63,13 +64,40 @@ def sign_off(ctx: typer.Context, report_id: int = typer.Argument(..., metavar="R
              account: int = typer.Option(..., "--account", help="The project owner's holding account."),
              buffer_account: int | None = typer.Option(None, "--buffer-account",
                                                        help="The registry's buffer account, for a buffer share."),
-             vintage: int | None = typer.Option(None, "--vintage", help="Default: the period's last year.")) -> None:
+             vintage: int | None = typer.Option(None, "--vintage", help="Default: the period's last year."),
+             to_owners: bool = typer.Option(False, "--to-owners", help="An MRV report: pass each site owner's "
+                                            "units on to that owner's oldest holding account.")) -> None:
     """Issue a verified monitoring report's reductions / 签发核证减排量."""
     settings = state(ctx).settings
-    with operator_work(ctx) as (tx, operator):
+    with (state(ctx).err.status("issuing / 签发中…"), operator_work(ctx) as (tx, operator)):
         row = reports.issue(tx, operator, report_id, registry=settings.registry_code,
                             credit_type=settings.default_credit_type, account_id=account,
-                            buffer_account_id=buffer_account, vintage=vintage)
+                            buffer_account_id=buffer_account, vintage=vintage, data_dir=settings.data_dir,
+                            to_owners=to_owners)
         tx.commit()
     state(ctx).out.print(f"monitoring report {row['id']} issued: {row['issuable_kg']:,} kgCO2e to account {account}"
                          + (f", {row['buffer_kg']:,} to the buffer" if row["buffer_kg"] else ""))
+
+
+def submit_report(ctx: typer.Context,
+                  report: Path = typer.Argument(..., metavar="DIR", help="The directory `tanhui mrv verify --out` "
+                                                "wrote."),
+                  project_id: int = typer.Option(..., "--project", help="The registered project (PV-DIST)."),
+                  verifier: int = typer.Option(..., "--verifier", help="The verifier organisation's id.")) -> None:
+    """Submit an MRV verify output as a monitoring report on the project owner's behalf / 代业主提交监测报告待核证.
+
+    The journal records the operator as the actor; the owner submits over the API itself
+    (POST /api/v1/projects/{id}/reports/mrv)."""
+    from tanhui.mrv.registry import StagedReport
+    from tanhui.projects.mrv_reports import reports_root
+
+    cli = state(ctx)
+    registry(ctx)  # refuse a missing or outdated database before copying the report
+    with (cli.err.status("checking the report / 核对监测报告…"),
+          StagedReport(report, reports_root(cli.settings.data_dir)) as staged,
+          operator_work(ctx) as (tx, operator)):
+        row = reports.submit_mrv_report(tx, reports.for_owner(tx.conn, operator, project_id), staged,
+                                        project_id=project_id, verifier_organization_id=verifier)
+        tx.commit()
+    cli.out.print(f"monitoring report {row['id']} submitted for verification by organisation {verifier}: "
+                  f"{row['period_start']}..{row['period_end']}, {row['data_rows']:,} sites, {row['net_kg']:,} kgCO2e")

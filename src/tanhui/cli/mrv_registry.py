@@ -114,13 +114,13 @@ def issue(
         None, help="Credit type in the serial (default: TANHUI_DEFAULT_CREDIT_TYPE, PHCER)."),
 ) -> None:
     """Issue a verified monitoring report as one serial block, claiming its meter-days / 按监测报告签发."""
-    from tanhui.mrv.registry import StagedReport, issue_from_report
+    from tanhui.mrv.registry import REPORTS, StagedReport, issue_from_report
 
     cli = state(ctx)
     settings = cli.settings
     registry(ctx)  # refuse a missing or outdated database before copying the report
     with (cli.err.status("checking and issuing the report / 核对并签发…"),
-          StagedReport(report, settings.data_dir / "reports") as staged, operator_work(ctx) as (tx, operator)):
+          StagedReport(report, settings.data_dir / REPORTS) as staged, operator_work(ctx) as (tx, operator)):
         done = issue_from_report(tx, operator, staged, registry=settings.registry_code,
                                  credit_type=credit_type or settings.default_credit_type,
                                  project_id=project_id, account_id=account_id, to_owners=to_owners)
@@ -147,11 +147,12 @@ def provenance(
 ) -> None:
     """The monitoring report, sites and intervals behind a serial / 序列号溯源."""
     from tanhui.identity.services import operator_principal
+    from tanhui.mrv.registry import REPORTS
     from tanhui.mrv.registry import provenance as trace
 
     with registry(ctx).connect() as conn:
         view, _ = trace(conn, operator_principal(conn, cli_actor()), serial,
-                        reports_root=state(ctx).settings.data_dir / "reports", after=None, limit=max(intervals, 1))
+                        reports_root=state(ctx).settings.data_dir / REPORTS, after=None, limit=max(intervals, 1))
     view["intervals"] = view["intervals"][:intervals]
     if as_json:
         print_json(view)

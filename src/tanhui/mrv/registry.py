@@ -59,6 +59,7 @@ from tanhui.mrv.tables import (
     report_sites,
 )
 from tanhui.prepared import Prepared
+from tanhui.projects.tables import declarations
 from tanhui.reference import UnknownReference
 from tanhui.registry import ledger, queries
 from tanhui.registry.queries import Page, utc
@@ -67,6 +68,7 @@ from tanhui.types import utcnow
 from tanhui.unit_of_work import UnitOfWork, read_one
 
 SUMMARY = "summary.json"
+REPORTS = "reports"  # under the data directory: archived monitoring reports, one folder per summary hash
 SUMMARY_FORMAT = "tanhui.mrv.summary/1"
 REPORT_FILES = ("intervals.parquet", "daily.parquet")
 # Sanity bound on a site's capacity (1 GW): a distributed-PV meter is far below it, and values past it are
@@ -371,7 +373,7 @@ def _claim_view(row: RowMapping) -> dict[str, Any]:
                                 "declared_by")} | {"created_at": utc(row["created_at"])}
 
 
-def _conflicts(conn: Connection, meter_ids: Sequence[str], first: date, last: date) -> list[str]:
+def claimed_conflicts(conn: Connection, meter_ids: Sequence[str], first: date, last: date) -> list[str]:
     """What already claims any of these meters' days in first..last, one line per meter and claim."""
     found: dict[tuple[str, int], list[date]] = defaultdict(list)
     claims: dict[int, RowMapping] = {}
@@ -428,7 +430,7 @@ def declare_claim(tx: UnitOfWork, principal: Principal, *, meter_id: str, first_
         raise InvalidRequest(f"the claimed period starts {first_day}, after it ends {last_day}")
     if (last_day - first_day).days + 1 > MAX_CLAIM_DAYS:
         raise InvalidRequest(f"a claim covers at most {MAX_CLAIM_DAYS} days; declare longer periods in parts")
-    taken = _conflicts(tx.conn, [meter_id], first_day, last_day)
+    taken = claimed_conflicts(tx.conn, [meter_id], first_day, last_day)
     if taken:
         raise Conflict(f"already claimed: {_listed(taken)}")
     tx.entry("mrv.claim.declared", meter_id=meter_id, first_day=first_day, last_day=last_day,
@@ -784,7 +786,7 @@ def _lock_accounts(tx: UnitOfWork, account_ids: Iterable[int]) -> None:
                         .order_by(accounts.c.id).with_for_update())
 
 
-def _check_sites(conn: Connection, summary: Summary) -> tuple[dict[str, RowMapping], dict[int, RowMapping]]:
+def check_sites(conn: Connection, summary: Summary) -> tuple[dict[str, RowMapping], dict[int, RowMapping]]:
     """Every site is a registered meter with the attributes the report was verified with."""
     registered = _meters_by_id(conn, [s.meter_id for s in summary.sites])
     missing = [s.meter_id for s in summary.sites if s.meter_id not in registered]
@@ -817,12 +819,14 @@ def _wh(kwh: float) -> int:
 
 def issue_from_report(tx: UnitOfWork, principal: Principal, report: StagedReport, *, registry: str,
                       credit_type: str, project_id: int, account_id: int | None = None,
-                      to_owners: bool = False) -> ReportIssuance:
+                      to_owners: bool = False, through_lifecycle: bool = False) -> ReportIssuance:
     """Issue a checked monitoring report's total reduction, claim its meter-days and record it, all in ``tx``.
 
     The credits go into ``account_id`` (a holding or buffer account), or with ``to_owners`` each owner's
     sites' units go on to that owner's oldest holding account (the issuance account defaults then to the
     project owner's oldest holding account).  The archive is in place when this returns; the caller commits.
+    A project registered from a declaration takes its reports through the lifecycle (verifier review, then
+    sign-off), which calls this ``through_lifecycle``; issuing it directly is refused.
     """
     principal.require_operator("issue credits from a monitoring report")
     summary = report.summary
@@ -835,6 +839,11 @@ def issue_from_report(tx: UnitOfWork, principal: Principal, report: StagedReport
     project = read_one(tx.conn, projects, projects.c.id == project_id)
     if project is None:
         raise NotFound(f"project {project_id} does not exist")
+    if not through_lifecycle and read_one(tx.conn, declarations, declarations.c.project_id == project_id):
+        raise InvalidRequest(f"project {project_id} was registered from a declaration, so its monitoring reports "
+                             "are verified before issuance: submit this report (tanhui project submit-report, or "
+                             f"POST /api/v1/projects/{project_id}/reports/mrv) for its verifier's review, and "
+                             "sign it off when verified")
     if project["methodology"] != summary.methodology_code:
         raise InvalidRequest(f"project {project_id} follows methodology {project['methodology']}, but the report "
                              f"was verified under {summary.methodology_code} {summary.methodology_version}")
@@ -843,7 +852,7 @@ def issue_from_report(tx: UnitOfWork, principal: Principal, report: StagedReport
                              "years; a serial has one vintage, so verify and issue each year's part separately")
     if summary.reduction_kg == 0:
         raise InvalidRequest("the report reduces 0 kgCO2e: there is nothing to issue")
-    registered, owners = _check_sites(tx.conn, summary)
+    registered, owners = check_sites(tx.conn, summary)
 
     if account_id is None:
         if not to_owners:
@@ -870,7 +879,7 @@ def issue_from_report(tx: UnitOfWork, principal: Principal, report: StagedReport
             raise InvalidRequest(f"these owners have no holding account to receive their credits: "
                                  f"{_listed(lacking)}")
     meter_ids = [s.meter_id for s in summary.sites]
-    taken = _conflicts(tx.conn, meter_ids, summary.period_start, summary.period_end)
+    taken = claimed_conflicts(tx.conn, meter_ids, summary.period_start, summary.period_end)
     if taken:
         raise Conflict(f"the report's meter-days are already claimed, so they cannot back these credits: "
                        f"{_listed(taken)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, timedelta
 from typing import Any
 
@@ -13,7 +14,8 @@ from tanhui.fields import text
 from tanhui.identity.principal import Principal
 from tanhui.methodologies.catalogue import find
 from tanhui.methodologies.monitoring_data import parse_rows
-from tanhui.projects import attachments
+from tanhui.mrv.registry import StagedReport
+from tanhui.projects import attachments, mrv_reports
 from tanhui.projects.lifecycle import MAX_REPORT_DAYS, IllegalTransition, due, next_state
 from tanhui.projects.tables import declarations, submitted_report_days, submitted_reports
 from tanhui.registry import ledger
@@ -48,6 +50,13 @@ def _declaration(conn: Connection, project_id: int) -> RowMapping:
     return row
 
 
+def for_owner(conn: Connection, operator: Principal, project_id: int) -> Principal:
+    """The operator acting on a declared project's owner's behalf (the journal names the operator)."""
+    operator.require_operator("act on a project owner's behalf")
+    owner = ledger.get_organization(conn, _declaration(conn, project_id)["owner_organization_id"])
+    return Principal(operator.actor, owner["id"], owner["kind"], "admin")
+
+
 def _check_rows_in_period(rows: list[dict[str, Any]], start: date, end: date) -> None:
     outside = []
     for row in rows:
@@ -59,9 +68,10 @@ def _check_rows_in_period(rows: list[dict[str, Any]], start: date, end: date) ->
                        f"{start}..{end}; nothing was taken")
 
 
-def submit_report(tx: UnitOfWork, principal: Principal, data_dir: Any, *, project_id: int, period_start: date,
-                  period_end: date, verifier_organization_id: int, data: bytes) -> RowMapping:
-    """The owner submits a period's monitoring data in its methodology version's template, for verification."""
+def _open_period(tx: UnitOfWork, principal: Principal, project_id: int, period_start: date, period_end: date,
+                 verifier_organization_id: int) -> tuple[RowMapping, RowMapping]:
+    """The checks every submission passes: the owner submits, names a verifier, for an ended period of at most
+    ``MAX_REPORT_DAYS`` days that no live report of the project covers.  Returns declaration and verifier."""
     declaration = _declaration(tx.conn, project_id)
     principal.require_acts_for(declaration["owner_organization_id"], f"project {project_id}")
     verifier = ledger.get_organization(tx.conn, verifier_organization_id)
@@ -82,6 +92,35 @@ def submit_report(tx: UnitOfWork, principal: Principal, data_dir: Any, *, projec
     if taken is not None:
         raise Conflict(f"project {project_id}'s day {taken.day} is already covered by monitoring report "
                        f"{taken.report_id}; monitoring periods of one project cannot overlap")
+    return declaration, verifier
+
+
+def _record(tx: UnitOfWork, declaration: RowMapping, verifier: RowMapping, *, period_start: date,
+            period_end: date, data_sha256: str, data_rows: int, net_kg: int, buffer_kg: int) -> RowMapping:
+    """The submitted report's row and its days."""
+    now = utcnow()
+    project_id = declaration["project_id"]
+    tx.entry("report.submitted", project_id=project_id, methodology=declaration["methodology"], net_kg=net_kg)
+    report = tx.insert(submitted_reports, {
+        "declaration_id": declaration["id"], "project_id": project_id, "methodology": declaration["methodology"],
+        "period_start": period_start, "period_end": period_end, "data_sha256": data_sha256, "data_rows": data_rows,
+        "verifier_organization_id": verifier["id"], "status": "submitted", "net_kg": net_kg,
+        "buffer_kg": buffer_kg, "issuable_kg": net_kg - buffer_kg, "findings": None, "issuance_id": None,
+        "buffer_issuance_id": None, "created_at": now, "updated_at": now,
+    })
+    tx.note(report_id=report["id"])
+    # The primary key (project_id, day) is the guarantee; the look-up before only names the other report.
+    for offset in range((period_end - period_start).days + 1):
+        tx.insert(submitted_report_days, {"project_id": project_id, "day": period_start + timedelta(days=offset),
+                                          "report_id": report["id"]})
+    return report
+
+
+def submit_report(tx: UnitOfWork, principal: Principal, data_dir: Any, *, project_id: int, period_start: date,
+                  period_end: date, verifier_organization_id: int, data: bytes) -> RowMapping:
+    """The owner submits a period's monitoring data in its methodology version's template, for verification."""
+    declaration, verifier = _open_period(tx, principal, project_id, period_start, period_end,
+                                         verifier_organization_id)
     methodology = find(declaration["methodology"])
     try:
         content = data.decode("utf-8")
@@ -91,20 +130,22 @@ def submit_report(tx: UnitOfWork, principal: Principal, data_dir: Any, *, projec
     _check_rows_in_period(rows, period_start, period_end)
     result = methodology.reductions(rows)
     digest = attachments.store(data_dir, data, "text/csv")
-    now = utcnow()
-    tx.entry("report.submitted", project_id=project_id, methodology=methodology.reference, net_kg=result.net_kg)
-    report = tx.insert(submitted_reports, {
-        "declaration_id": declaration["id"], "project_id": project_id, "methodology": methodology.reference,
-        "period_start": period_start, "period_end": period_end, "data_sha256": digest, "data_rows": len(rows),
-        "verifier_organization_id": verifier["id"], "status": "submitted", "net_kg": result.net_kg,
-        "buffer_kg": result.buffer_kg, "issuable_kg": result.issuable_kg, "findings": None, "issuance_id": None,
-        "buffer_issuance_id": None, "created_at": now, "updated_at": now,
-    })
-    tx.note(report_id=report["id"])
-    # The primary key (project_id, day) is the guarantee; the look-up above only names the other report.
-    for offset in range(days):
-        tx.insert(submitted_report_days, {"project_id": project_id, "day": period_start + timedelta(days=offset),
-                                          "report_id": report["id"]})
+    return _record(tx, declaration, verifier, period_start=period_start, period_end=period_end,
+                   data_sha256=digest, data_rows=len(rows), net_kg=result.net_kg, buffer_kg=result.buffer_kg)
+
+
+def submit_mrv_report(tx: UnitOfWork, principal: Principal, staged: StagedReport, *, project_id: int,
+                      verifier_organization_id: int) -> RowMapping:
+    """The owner submits a checked MRV verify output (``staged``) for verification; it is archived, and its
+    meter-days are claimed only when the operator issues it."""
+    summary = staged.summary
+    declaration, verifier = _open_period(tx, principal, project_id, summary.period_start, summary.period_end,
+                                         verifier_organization_id)
+    mrv_reports.check_submission(tx.conn, declaration, staged)
+    report = _record(tx, declaration, verifier, period_start=summary.period_start, period_end=summary.period_end,
+                     data_sha256=staged.summary_sha256, data_rows=len(summary.sites),
+                     net_kg=summary.reduction_kg, buffer_kg=0)
+    mrv_reports.record_submission(tx, report, staged)
     return report
 
 
@@ -139,9 +180,11 @@ def review(tx: UnitOfWork, principal: Principal, report_id: int, *, approve: boo
 
 
 def issue(tx: UnitOfWork, principal: Principal, report_id: int, *, registry: str, credit_type: str,
-          account_id: int, buffer_account_id: int | None = None, vintage: int | None = None) -> RowMapping:
+          account_id: int, buffer_account_id: int | None = None, vintage: int | None = None,
+          data_dir: Any = None, to_owners: bool = False) -> RowMapping:
     """The operator signs off a verified report: its issuable reductions to the owner, its buffer share to the
-    registry's buffer account, each as one serial block."""
+    registry's buffer account, each as one serial block.  An MRV report (``data_dir`` holds its archive) claims
+    its meter-days as it is issued, and ``to_owners`` passes each site owner's units on to that owner."""
     principal.require_operator("sign off issuance")
     row = get_report(tx.conn, report_id)
     next_state(f"monitoring report {row['id']}", row["status"], "issued")
@@ -156,6 +199,18 @@ def issue(tx: UnitOfWork, principal: Principal, report_id: int, *, registry: str
         raise InvalidRequest(f"account {buffer_account_id} is not a buffer account")
     if row["net_kg"] == 0:
         raise InvalidRequest(f"monitoring report {report_id} comes to 0 kgCO2e; there is nothing to issue")
+    from_mrv = mrv_reports.submission(tx.conn, report_id) is not None
+    if to_owners and not from_mrv:
+        raise InvalidRequest(f"monitoring report {report_id} was uploaded in its methodology's template, which "
+                             "names no site owners; its credits go to the project owner")
+    if from_mrv:
+        if vintage not in (None, row["period_end"].year):
+            raise InvalidRequest(f"monitoring report {report_id} is issued with its period's vintage, "
+                                 f"{row['period_end'].year}, not {vintage}")
+        issued = mrv_reports.issue(tx, principal, row, data_dir, registry=registry, credit_type=credit_type,
+                                   account_id=account_id, to_owners=to_owners)
+        tx.entry("report.issued", report_id=report_id, **issued)
+        return _move(tx, row, "issued", issuance_id=issued["issuance_id"])
     common = {"registry": registry, "project_id": row["project_id"], "credit_type": credit_type,
               "vintage": row["period_end"].year if vintage is None else vintage,
               "period_start": row["period_start"], "period_end": row["period_end"]}
@@ -171,9 +226,16 @@ def issue(tx: UnitOfWork, principal: Principal, report_id: int, *, registry: str
     return _move(tx, row, "issued", **issued)
 
 
-def monitoring_data(data_dir: Any, row: RowMapping) -> bytes:
-    """The report's monitoring data as submitted, checked against its SHA-256."""
-    return attachments.read(data_dir, row["data_sha256"])
+def monitoring_data(data_dir: Any, conn: Connection, row: RowMapping) -> tuple[bytes, str]:
+    """The report's monitoring data as submitted, checked against its SHA-256, and its media type: the template
+    CSV, or an MRV report's summary.json (whose file hashes name the rest of its archive)."""
+    if mrv_reports.submission(conn, row["id"]) is not None:
+        summary_path = mrv_reports.archive_of(data_dir, row) / "summary.json"
+        content = summary_path.read_bytes()
+        if hashlib.sha256(content).hexdigest() != row["data_sha256"]:
+            raise Conflict(f"the archived summary of monitoring report {row['id']} no longer matches its hash")
+        return content, "application/json"
+    return attachments.read(data_dir, row["data_sha256"]), "text/csv; charset=utf-8"
 
 
 def pending_steps(conn: Connection, *, now: Any = None) -> list[dict[str, Any]]:

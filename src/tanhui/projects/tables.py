@@ -118,3 +118,15 @@ declaration_attachments = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     CheckConstraint("size_bytes > 0", name="size"),
 )
+
+# Monitoring reports submitted as an MRV verify output (`tanhui mrv verify --out DIR`) rather than a template
+# upload: the archived report they name, once.  Their meter-days are claimed when the report is issued.
+mrv_submissions = Table(
+    "mrv_submissions", metadata,
+    Column("report_id", Id, ForeignKey("submitted_reports.id"), primary_key=True),
+    Column("summary_sha256", String(SHA256_HEX), nullable=False, unique=True),
+    Column("sites", Integer, nullable=False),
+    Column("accepted_wh", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("sites > 0 AND accepted_wh >= 0", name="amounts"),
+)
