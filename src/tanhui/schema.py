@@ -11,6 +11,7 @@ from tanhui.projects.tables import (
     declarations,
     mrv_submissions,
     public_comments,
+    reminders,
     submitted_report_days,
     submitted_reports,
 )
@@ -37,7 +38,7 @@ JOURNALED = (organizations, users, api_keys, accounts, projects, acts, issuances
              retirements, cancellations, meters, monitoring_reports, report_sites, energy_claims, claimed_days,
              declarations, declaration_events, public_comments, submitted_reports, submitted_report_days,
              compliance_obligations, compliance_surrenders, organization_regions, cross_regional_transfers,
-             methodology_versions, declaration_attachments, mrv_submissions)
+             methodology_versions, declaration_attachments, mrv_submissions, reminders)
 
 __all__ = [
     "JOURNALED",
@@ -68,6 +69,7 @@ __all__ = [
     "pledges",
     "projects",
     "public_comments",
+    "reminders",
     "report_sites",
     "retirements",
     "submitted_report_days",

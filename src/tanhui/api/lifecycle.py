@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Form, Path, Request, Response, UploadFile
+from fastapi import APIRouter, Form, Path, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr
 from starlette.concurrency import run_in_threadpool
@@ -17,7 +17,7 @@ from tanhui.api.security import Caller
 from tanhui.api.writes import Writer
 from tanhui.identity.principal import Principal
 from tanhui.mrv.registry import StagedReport
-from tanhui.projects import attachments, mrv_reports, reports
+from tanhui.projects import attachments, mrv_reports, reminders, reports
 from tanhui.projects import declarations as declaring
 from tanhui.projects.tables import declarations
 from tanhui.registry.queries import utc
@@ -87,6 +87,16 @@ class IssueIn(models.RequestBody):
     credit_type: Annotated[StrictStr, Field(min_length=2, max_length=10)] | None = None
 
 
+class Reminder(BaseModel):
+    id: int
+    what: str
+    name: str
+    step: str
+    kind: Literal["due_soon", "overdue"]
+    due_at: datetime
+    sent_at: datetime
+
+
 class Event(BaseModel):
     action: str
     at: datetime
@@ -152,6 +162,7 @@ class PendingStep(BaseModel):
     what: str
     name: str
     step: str
+    organization_id: int | None = Field(description="The organisation whose step it is")
     due_at: datetime
     overdue: bool
 
@@ -408,3 +419,13 @@ def pending(request: Request, caller: Caller) -> list[PendingStep]:
     caller.require_operator("see every pending step")
     with reading(engine_of(request)) as conn:
         return [PendingStep.model_validate(step) for step in reports.pending_steps(conn)]
+
+
+@router.get("/reminders", summary="Reminders of the caller's organisation's pending steps, newest first",
+            responses=problem_responses(401))
+def reminder_inbox(request: Request, caller: Caller,
+                   limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[Reminder]:
+    """What `tanhui project remind` (run by a scheduled job) delivered: a step due within two days, then overdue."""
+    with reading(engine_of(request)) as conn:
+        return [Reminder.model_validate({**row, "due_at": utc(row["due_at"]), "sent_at": utc(row["sent_at"])})
+                for row in reminders.inbox(conn, caller, limit=limit)]

@@ -1,4 +1,4 @@
-"""`tanhui project pending|announce|return|approve|reject|submit-report|sign-off`: the operator's lifecycle steps."""
+"""`tanhui project pending|remind|announce|return|approve|reject|submit-report|sign-off`: the operator's steps."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import typer
 from tanhui.cli.context import operator_work, print_json, registry, state, table
 from tanhui.projects import declarations as declaring
 from tanhui.projects import reports
+from tanhui.registry.queries import utc
 
 
 def pending(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON."),
@@ -26,6 +27,25 @@ def pending(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", he
         state(ctx).out.print(table("Pending / 待办", ["what", "name", "step", "due (UTC)", ""], rows))
     if overdue and steps:
         raise typer.Exit(1)
+
+
+def remind(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Send the reminders now due (two days before a step is due, then once overdue), each once / 发送待办提醒.
+
+    Run it from a scheduled job (cron, systemd timer) as often as you like; each organisation reads its
+    reminders at GET /api/v1/reminders."""
+    from tanhui.projects import reminders
+
+    with operator_work(ctx) as (tx, operator):
+        sent = [dict(row) for row in reminders.send(tx, operator)]
+        tx.commit()
+    if as_json:
+        print_json(sent)
+        return
+    rows = [(r["organization_id"], r["what"], r["name"], r["step"], r["kind"],
+             utc(r["due_at"]).isoformat(timespec="minutes")) for r in sent]
+    state(ctx).out.print(table(f"Reminders sent / 已发送提醒 ({len(sent)})",
+                               ["organisation", "what", "name", "step", "kind", "due (UTC)"], rows))
 
 
 def _decided(ctx: typer.Context, act: Any, declaration_id: int, **arguments: Any) -> None:

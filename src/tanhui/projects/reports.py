@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from tanhui.errors import BadInput, Conflict, InvalidRequest, NotFound, PermissionDenied
 from tanhui.fields import text
 from tanhui.identity.principal import Principal
+from tanhui.identity.tables import organizations
 from tanhui.methodologies.catalogue import find
 from tanhui.methodologies.monitoring_data import parse_rows
 from tanhui.mrv.registry import StagedReport
@@ -239,19 +240,22 @@ def monitoring_data(data_dir: Any, conn: Connection, row: RowMapping) -> tuple[b
 
 
 def pending_steps(conn: Connection, *, now: Any = None) -> list[dict[str, Any]]:
-    """Steps waiting on someone, oldest due first: declarations to review or decide, reports to verify or sign."""
+    """Steps waiting on someone, oldest due first: declarations to review or decide, reports to verify or sign;
+    each names the organisation whose step it is (``organization_id``)."""
     now = now or utcnow()
+    operator = conn.execute(select(organizations.c.id).where(organizations.c.kind == "operator")).scalar()
     steps: list[dict[str, Any]] = []
     waiting = {"submitted": "operator: completeness review", "announced": "operator: approve or reject"}
     for row in conn.execute(select(declarations).where(declarations.c.status.in_(tuple(waiting)))).mappings():
         at = utc(row["due_at"])
         steps.append({"what": f"declaration {row['id']}", "name": row["name"], "step": waiting[row["status"]],
-                      "due_at": at, "overdue": now > at})
+                      "organization_id": operator, "due_at": at, "overdue": now > at})
     steps_of_reports = {"submitted": "verifier: review", "verified": "operator: issuance sign-off"}
     for row in conn.execute(select(submitted_reports)
                             .where(submitted_reports.c.status.in_(tuple(steps_of_reports)))).mappings():
         at = due(utc(row["updated_at"]))
         steps.append({"what": f"monitoring report {row['id']}", "name": f"project {row['project_id']}",
-                      "step": steps_of_reports[row["status"]], "due_at": at, "overdue": now > at})
+                      "step": steps_of_reports[row["status"]],
+                      "organization_id": row["verifier_organization_id"] if row["status"] == "submitted"
+                      else operator, "due_at": at, "overdue": now > at})
     return sorted(steps, key=lambda step: step["due_at"])
-

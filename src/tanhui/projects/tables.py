@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 from tanhui.db import metadata
@@ -28,6 +29,7 @@ from tanhui.types import Id, one_of
 DECLARATION_STATUSES = ("draft", "submitted", "returned", "announced", "approved", "rejected")
 DECLARATION_ACTIONS = ("declared", "edited", "submitted", "returned", "announced", "approved", "rejected")
 REPORT_STATUSES = ("submitted", "verified", "rejected", "issued")
+REMINDER_KINDS = ("due_soon", "overdue")
 REFERENCE_LENGTH = 60  # CODE@VERSION
 SHA256_HEX = 64
 
@@ -129,4 +131,20 @@ mrv_submissions = Table(
     Column("accepted_wh", BigInteger, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     CheckConstraint("sites > 0 AND accepted_wh >= 0", name="amounts"),
+)
+
+# Reminders of pending lifecycle steps, delivered to the responsible organisation's inbox: at most one of each
+# kind per step (the unique key), so a reminder job run every hour sends each reminder once.
+reminders = Table(
+    "reminders", metadata,
+    Column("id", Id, primary_key=True),
+    Column("organization_id", Id, ForeignKey("organizations.id"), nullable=False, index=True),
+    Column("what", String(100), nullable=False),  # "declaration 5", "monitoring report 12"
+    Column("step", String(100), nullable=False),  # "verifier: review"
+    Column("name", String(200), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("what", "step", "kind", name="once"),
+    CheckConstraint(one_of("kind", REMINDER_KINDS), name="kind"),
 )

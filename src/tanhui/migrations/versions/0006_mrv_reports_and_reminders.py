@@ -1,0 +1,66 @@
+"""Monitoring reports submitted as MRV verify outputs, named once by their summary hash; reminders of pending steps
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-02 00:53:35.933394
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from tanhui.migrations.guards import row_guards
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "reminders",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("organization_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("what", sa.String(length=100), nullable=False),
+        sa.Column("step", sa.String(length=100), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("kind", sa.String(length=10), nullable=False),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("kind IN ('due_soon', 'overdue')", name=op.f("ck_reminders_kind")),
+        sa.ForeignKeyConstraint(
+            ["organization_id"], ["organizations.id"], name=op.f("fk_reminders_organization_id_organizations")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_reminders")),
+        sa.UniqueConstraint("what", "step", "kind", name="once"),
+    )
+    with op.batch_alter_table("reminders", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_reminders_organization_id"), ["organization_id"], unique=False)
+
+    op.create_table(
+        "mrv_submissions",
+        sa.Column("report_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("summary_sha256", sa.String(length=64), nullable=False),
+        sa.Column("sites", sa.Integer(), nullable=False),
+        sa.Column("accepted_wh", sa.BigInteger(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("sites > 0 AND accepted_wh >= 0", name=op.f("ck_mrv_submissions_amounts")),
+        sa.ForeignKeyConstraint(
+            ["report_id"],
+            ["submitted_reports.id"],
+            name=op.f("fk_mrv_submissions_report_id_submitted_reports"),
+        ),
+        sa.PrimaryKeyConstraint("report_id", name=op.f("pk_mrv_submissions")),
+        sa.UniqueConstraint("summary_sha256", name=op.f("uq_mrv_submissions_summary_sha256")),
+    )
+    row_guards(append_only=("mrv_submissions", "reminders"))
+
+
+def downgrade() -> None:
+    op.drop_table("mrv_submissions")
+    with op.batch_alter_table("reminders", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_reminders_organization_id"))
+
+    op.drop_table("reminders")
