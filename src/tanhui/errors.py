@@ -48,6 +48,10 @@ class TooManyAttempts(TanhuiError):
     code, status, title = "too-many-attempts", 429, "Too many failed attempts"
 
 
+class TooManyComments(TanhuiError):
+    code, status, title = "too-many-comments", 429, "Too many public comments from this address"
+
+
 class BadInput(InvalidRequest):
     """An input file (sites, readings, meter frames) that cannot be taken as it is; nothing was stored."""
 
@@ -92,6 +96,6 @@ class NotApplicable(InvalidRequest):
 
 ALL_ERRORS: tuple[type[TanhuiError], ...] = (
     InvalidRequest, NotFound, NotAuthenticated, PermissionDenied, Conflict, InsufficientHoldings,
-    UnitsNotAvailable, TooManyAttempts, BadInput, DamagedLake, TelemetryRejected, BrokerUnavailable,
+    UnitsNotAvailable, TooManyAttempts, TooManyComments, BadInput, DamagedLake, TelemetryRejected, BrokerUnavailable,
     ReportInputInvalid, UnknownReference, NotApplicable,
 )

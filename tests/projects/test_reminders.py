@@ -61,3 +61,4 @@ def test_each_step_is_reminded_once_due_soon_and_once_overdue_to_whoever_must_ac
     assert p.get("/reminders").status_code == 401
     pending = p.ok(p.get("/lifecycle/pending", p.operator))
     assert {s["organization_id"] for s in pending} == {p.world.operator_org, p.verifier_org}
+

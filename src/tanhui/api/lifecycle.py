@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -16,6 +18,7 @@ from tanhui.api.problems import problem_responses
 from tanhui.api.security import Caller
 from tanhui.api.writes import Writer
 from tanhui.identity.principal import Principal
+from tanhui.identity.services import instance_secret
 from tanhui.mrv.registry import StagedReport
 from tanhui.projects import attachments, mrv_reports, reminders, reports
 from tanhui.projects import declarations as declaring
@@ -289,11 +292,18 @@ def announcement(request: Request, declaration_id: RecordId) -> Declaration:
 
 
 @router.post("/public/announcements/{declaration_id}/comments", status_code=201, response_model=Comment,
-             summary="Comment on an announced declaration (no login)", responses=problem_responses(404, 409, 422))
+             summary="Comment on an announced declaration (no login)",
+             responses=problem_responses(404, 409, 422, 429))
 def comment(request: Request, declaration_id: RecordId, body: CommentIn) -> Comment:
-    """Anyone may comment while the announcement lasts; the comment is public and journaled."""
-    with UnitOfWork(engine_of(request), PUBLIC_ACTOR) as tx:
-        row = declaring.comment(tx, declaration_id, author=body.author, body=body.body)
+    """Anyone may comment while the announcement lasts; the comment is public and journaled. One client
+    address sends at most ten comments an hour (429 with Retry-After beyond that)."""
+    engine = engine_of(request)
+    # A keyed hash: comments are counted per address without the registry ever storing an address.
+    key = instance_secret(engine, "comment-source").encode()
+    address = request.client.host if request.client else "unknown"
+    source = hmac.new(key, address.encode(), hashlib.sha256).hexdigest()
+    with UnitOfWork(engine, PUBLIC_ACTOR) as tx:
+        row = declaring.comment(tx, declaration_id, author=body.author, body=body.body, source=source)
         tx.commit()
     return Comment.model_validate({**row, "created_at": utc(row["created_at"])})
 

@@ -67,6 +67,8 @@ _DESCRIPTIONS = {
                            "allows this act (retired, cancelled and revoked units are final; pledged units "
                            "cannot move until released).",
     "too-many-attempts": "Too many failed logins for this username; wait `Retry-After` seconds.",
+    "too-many-comments": "This address sent as many public comments as an hour allows; wait `Retry-After` "
+                         "seconds.",
     "bad-input": "An uploaded file or list (sites, readings, meter frames) cannot be taken as it is; `detail` "
                  "names the rows and columns at fault. Nothing was stored.",
     "damaged-lake": "The meter-data lake's manifest cannot be read; nothing is ingested until an operator "

@@ -8,10 +8,10 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, RowMapping
 
-from tanhui.errors import InvalidRequest, NotFound
+from tanhui.errors import InvalidRequest, NotFound, TooManyComments
 from tanhui.fields import text
 from tanhui.identity.principal import Principal
 from tanhui.methodologies.catalogue import find
@@ -30,6 +30,9 @@ from tanhui.unit_of_work import UnitOfWork, read_one
 _REGION = re.compile(rf"^{serial_format.REGION_PATTERN}$")
 # Individuals' names are personal data: the public sees their declarations without them.
 PUBLIC_INDIVIDUAL = "个人 / individual"
+# Public comments need no login; this bounds what one address can add to the journal.
+COMMENTS_PER_HOUR = 10
+COMMENT_WINDOW = timedelta(hours=1)
 
 
 def _design_json(methodology: Methodology, design: Mapping[str, Any]) -> str:
@@ -169,15 +172,25 @@ def announce(tx: UnitOfWork, principal: Principal, declaration_id: int, *, days:
                    announcement_ends_at=ends, due_at=due(ends))
 
 
-def comment(tx: UnitOfWork, declaration_id: int, *, author: str, body: str) -> RowMapping:
-    """Anyone comments on an announced declaration until its announcement ends."""
+def comment(tx: UnitOfWork, declaration_id: int, *, author: str, body: str,
+            source: str | None = None) -> RowMapping:
+    """Anyone comments on an announced declaration until its announcement ends; one ``source`` (a keyed hash
+    of the client's address) sends at most ``COMMENTS_PER_HOUR`` comments an hour."""
     row = get_declaration(tx.conn, declaration_id)
-    if row["status"] != "announced" or utcnow() >= utc(row["announcement_ends_at"]):
+    now = utcnow()
+    if row["status"] != "announced" or now >= utc(row["announcement_ends_at"]):
         raise IllegalTransition(f"declaration {declaration_id} is not open for public comments")
+    values = {"declaration_id": declaration_id, "author": text(author, "author", limit=100),
+              "body": text(body, "comment", limit=5000), "created_at": now, "source": source}
+    if source is not None:
+        # A count, not a lock: two comments at the same instant may pass one over the limit, which is harmless.
+        sent = tx.conn.execute(select(func.count()).select_from(public_comments).where(
+            public_comments.c.source == source, public_comments.c.created_at >= now - COMMENT_WINDOW)).scalar_one()
+        if sent >= COMMENTS_PER_HOUR:
+            raise TooManyComments(f"this address has sent {sent} public comments in the last hour, as many as "
+                                  "an hour allows; try again later", retry_after=int(COMMENT_WINDOW.total_seconds()))
     tx.entry("declaration.commented", declaration_id=declaration_id)
-    return tx.insert(public_comments, {"declaration_id": declaration_id,
-                                       "author": text(author, "author", limit=100),
-                                       "body": text(body, "comment", limit=5000), "created_at": utcnow()})
+    return tx.insert(public_comments, values)
 
 
 def approve(tx: UnitOfWork, principal: Principal, declaration_id: int, *, reason: str | None = None) -> RowMapping:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     PrimaryKeyConstraint,
     String,
@@ -71,6 +72,9 @@ public_comments = Table(
     Column("author", String(100), nullable=False),
     Column("body", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # Who sent it, as a keyed hash of the client address (never the address): what the rate limit counts.
+    Column("source", String(SHA256_HEX)),
+    Index("ix_public_comments_source", "source", "created_at"),
 )
 
 submitted_reports = Table(

@@ -1,4 +1,4 @@
-"""Monitoring reports submitted as MRV verify outputs, named once by their summary hash; reminders of pending steps
+"""MRV verify outputs as monitoring reports (named once by their summary hash), reminders, public comments' sources
 
 Revision ID: 0006
 Revises: 0005
@@ -56,9 +56,17 @@ def upgrade() -> None:
         sa.UniqueConstraint("summary_sha256", name=op.f("uq_mrv_submissions_summary_sha256")),
     )
     row_guards(append_only=("mrv_submissions", "reminders"))
+    # A plain ADD COLUMN (no table rebuild on SQLite), so public_comments keeps its append-only triggers.
+    op.add_column("public_comments", sa.Column("source", sa.String(length=64), nullable=True))
+    op.create_index("ix_public_comments_source", "public_comments", ["source", "created_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_public_comments_source", table_name="public_comments")
+    with op.batch_alter_table("public_comments", schema=None) as batch_op:
+        batch_op.drop_column("source")
+    if op.get_bind().dialect.name == "sqlite":  # the rebuilt table lost its triggers there
+        row_guards(append_only=("public_comments",))
     op.drop_table("mrv_submissions")
     with op.batch_alter_table("reminders", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_reminders_organization_id"))
