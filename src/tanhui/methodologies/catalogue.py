@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from functools import cache
 from types import ModuleType
 from typing import Any
@@ -11,7 +10,6 @@ from tanhui.methodologies import distributed_pv, ev_charging, lighting, personal
 from tanhui.methodologies.methodology import Methodology, Parameter
 from tanhui.reference import (
     FUEL_FACTORS_FILE,
-    METHODOLOGIES_FILE,
     UnknownReference,
     fuel_factor,
     grid_factor,
@@ -25,11 +23,8 @@ MODULES: dict[str, ModuleType] = {
 
 
 def _parameters(entry: dict[str, Any]) -> dict[str, Parameter]:
-    parameters = {
-        name: Parameter(name, Decimal(str(p["value"])), p["unit"], p["tag"],
-                        p.get("source", f"{METHODOLOGIES_FILE}: platform engineering choice"), p.get("note", ""))
-        for table in ("parameters", "applicability") for name, p in entry.get(table, {}).items()
-    }
+    parameters = {name: Parameter.from_reference(name, p)
+                  for table in ("parameters", "applicability") for name, p in entry.get(table, {}).items()}
     if "fuel" in entry:
         fuel = fuel_factor(entry["fuel"])
         source = f"{fuel.source} ({FUEL_FACTORS_FILE}: {fuel.fuel})"

@@ -12,7 +12,7 @@ from decimal import ROUND_FLOOR, Decimal
 from fractions import Fraction
 from typing import Any
 
-from tanhui.methodologies.methodology import Condition, Field, Line, Methodology, Reductions, settle
+from tanhui.methodologies.methodology import Condition, Field, Line, Methodology, Parameter, Reductions, settle
 from tanhui.reference import METHODOLOGIES_FILE, GridFactor, UnknownReference, grid_factor, methodology_entries
 
 CODE = "PV-DIST"
@@ -20,17 +20,6 @@ CODE = "PV-DIST"
 # many decimals of a kWh, far below a meter's resolution and far above the summation's rounding noise, so that
 # the recorded figure and the credits computed from it agree exactly wherever they are recomputed.
 ENERGY_DECIMALS = 6
-
-
-@dataclass(frozen=True, slots=True)
-class Parameter:
-    """A verification threshold of a methodology version, with its unit, tag and the reason for its value."""
-
-    name: str
-    value: float
-    unit: str
-    tag: str
-    note: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +39,10 @@ class DistributedPV:
         return f"{self.code}@{self.version}"
 
     def parameter(self, name: str) -> float:
-        """A parameter's value by name."""
+        """A verification threshold's value by name, as the float the interval checks compute with."""
         for parameter in self.parameters:
             if parameter.name == name:
-                return parameter.value
+                return float(parameter.value)
         raise UnknownReference(f"{self.reference} has no parameter {name} in {METHODOLOGIES_FILE}")
 
     def reduction_kg(self, accepted_kwh: float) -> int:
@@ -91,8 +80,7 @@ def versions() -> list[DistributedPV]:
         result.append(DistributedPV(
             code=entry["code"], version=entry["version"], title=entry["title"], scope=entry["scope"],
             grid_factor=grid_factor(factor["series"], int(factor["data_year"]), factor["region"]),
-            parameters=tuple(Parameter(name, float(p["value"]), p["unit"], p["tag"], p["note"])
-                             for name, p in entry["parameters"].items()),
+            parameters=tuple(Parameter.from_reference(name, p) for name, p in entry["parameters"].items()),
         ))
     return result
 

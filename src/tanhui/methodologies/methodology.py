@@ -12,7 +12,7 @@ from fractions import Fraction
 from typing import Any
 
 from tanhui.errors import InvalidRequest, NotApplicable
-from tanhui.reference import GridFactor
+from tanhui.reference import METHODOLOGIES_FILE, GridFactor
 
 KINDS = ("decimal", "integer", "text", "date", "boolean")
 _COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
@@ -30,6 +30,12 @@ class Parameter:
     tag: str
     source: str
     note: str = ""
+
+    @classmethod
+    def from_reference(cls, name: str, entry: Mapping[str, Any]) -> Parameter:
+        """A parameter as the methodologies reference file states it (value, unit, tag, source?, note?)."""
+        return cls(name, Decimal(str(entry["value"])), entry["unit"], entry["tag"],
+                   entry.get("source", f"{METHODOLOGIES_FILE}: platform engineering choice"), entry.get("note", ""))
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "value": str(self.value), "unit": self.unit, "tag": self.tag,

@@ -662,7 +662,7 @@ def _summary(sites: pl.DataFrame, daily: pl.DataFrame, period: Period, version: 
 def _parameters(version: DistributedPV) -> dict[str, Any]:
     """The thresholds of the run: the methodology's (with tag and reason) and the checks' engineering constants."""
     described: dict[str, Any] = {
-        parameter.name: {"value": parameter.value, "unit": parameter.unit, "tag": parameter.tag,
+        parameter.name: {"value": float(parameter.value), "unit": parameter.unit, "tag": parameter.tag,
                          "note": parameter.note}
         for parameter in version.parameters
     }
