@@ -5,6 +5,17 @@ from tanhui.identity.tables import api_keys, instance_secrets, login_failures, o
 from tanhui.journal.tables import journal_entries, journal_head
 from tanhui.methodologies.tables import methodology_versions
 from tanhui.mrv.tables import claimed_days, energy_claims, meters, monitoring_reports, report_sites
+from tanhui.points.tables import (
+    behaviour_events,
+    packaged_events,
+    points_balances,
+    points_catalogue,
+    points_entries,
+    points_lots,
+    points_redemptions,
+    resident_settings,
+    travel_packages,
+)
 from tanhui.projects.tables import (
     declaration_attachments,
     declaration_events,
@@ -36,20 +47,24 @@ JOURNALED = (organizations, users, api_keys, accounts, projects, acts, issuances
              retirements, cancellations, meters, monitoring_reports, report_sites, energy_claims, claimed_days,
              declarations, declaration_events, public_comments, submitted_reports, submitted_report_days,
              compliance_obligations, compliance_surrenders, organization_regions, cross_regional_transfers,
-             methodology_versions, declaration_attachments)
+             methodology_versions, declaration_attachments,
+             behaviour_events, points_balances, points_lots, points_entries, points_catalogue, points_redemptions,
+             resident_settings, travel_packages, packaged_events)
 
 __all__ = [
     "JOURNALED",
     "accounts",
     "acts",
     "api_keys",
+    "behaviour_events",
     "blocks",
     "cancellations",
     "claimed_days",
     "compliance_obligations",
     "compliance_surrenders",
     "cross_regional_transfers",
-    "declaration_attachments", "declaration_events",
+    "declaration_attachments",
+    "declaration_events",
     "declarations",
     "energy_claims",
     "idempotency_keys",
@@ -58,17 +73,26 @@ __all__ = [
     "journal_entries",
     "journal_head",
     "login_failures",
-    "meters", "methodology_versions",
+    "meters",
+    "methodology_versions",
     "monitoring_reports",
     "movements",
     "organization_regions",
     "organizations",
+    "packaged_events",
     "pledges",
+    "points_balances",
+    "points_catalogue",
+    "points_entries",
+    "points_lots",
+    "points_redemptions",
     "projects",
     "public_comments",
     "report_sites",
+    "resident_settings",
     "retirements",
     "submitted_report_days",
     "submitted_reports",
+    "travel_packages",
     "users",
 ]

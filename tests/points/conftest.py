@@ -1,0 +1,65 @@
+"""Residents for the points tests: individual organisations in the shared world, and a clock to record events by."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from tanhui.identity import services as identity
+from tanhui.identity.principal import Principal
+from tanhui.points import events
+from tanhui.points.tables import behaviour_events
+from tanhui.unit_of_work import UnitOfWork
+from tests.factories import World
+
+# Events happen on 1 May 2024 in Wuhan (UTC+8) unless a test says otherwise; they are recorded a day later.
+MORNING = datetime(2024, 5, 1, 8, 0, tzinfo=UTC) - timedelta(hours=8)
+RECORDED = datetime(2024, 5, 2, 12, 0, tzinfo=UTC)
+
+
+def make_resident(world: World, name: str) -> tuple[int, Principal]:
+    with UnitOfWork(world.engine, world.operator.actor) as tx:
+        org = identity.create_organization(tx, world.operator, name=name, kind="individual")["id"]
+        tx.commit()
+    return org, Principal(f"user:{name}", org, "individual", "admin")
+
+
+@pytest.fixture
+def resident(world: World) -> int:
+    return make_resident(world, "Resident Li")[0]
+
+
+Record = Callable[..., events.Recorded]
+
+
+@pytest.fixture
+def record(world: World, resident: int) -> Record:
+    """``record(behaviour, start_minutes, minutes, distance_km=… | saved_kwh=…)``: one event, committed."""
+    counter = iter(range(1, 10_000))
+
+    def run(behaviour: str, start: float = 0, minutes: float = 30, *, who: int | None = None,
+            at: datetime = RECORDED, event_id: str | None = None, source: str = "metro-app",
+            **quantity: Any) -> events.Recorded:
+        if behaviour in ("bus", "metro", "shared_bike") and not quantity:
+            quantity = {"distance_km": "5"}
+        started = MORNING + timedelta(minutes=start)
+        raw = {"resident_id": who or resident, "source": source, "event_id": event_id or f"e{next(counter)}",
+               "behaviour": behaviour, "started_at": started.isoformat(),
+               "ended_at": (started + timedelta(minutes=minutes)).isoformat(), **quantity}
+        with UnitOfWork(world.engine, world.operator.actor) as tx:
+            result = events.record(tx, world.operator, raw, now=at)
+            tx.commit()
+        return result
+
+    return run
+
+
+def event_rows(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(sa.select(behaviour_events).order_by(behaviour_events.c.id))
+                .mappings()]
