@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, RowMapping
 
 from tanhui.errors import Conflict, InvalidRequest
+from tanhui.identity.principal import Principal
 from tanhui.points.tables import points_balances, points_entries, points_lots
 from tanhui.registry import ledger
 from tanhui.unit_of_work import UnitOfWork
@@ -126,8 +127,9 @@ def due_lots(conn: Connection, as_of: datetime) -> Sequence[RowMapping]:
         .order_by(points_lots.c.resident_id, points_lots.c.expires_at, points_lots.c.id)).mappings().all()
 
 
-def expire(tx: UnitOfWork, as_of: datetime) -> Expiry:
+def expire(tx: UnitOfWork, principal: Principal, as_of: datetime) -> Expiry:
     """Expire every lot due by ``as_of`` that still holds points; running it again finds nothing more."""
+    principal.require_operator("expire residents' points")
     lots = due_lots(tx.conn, as_of)
     residents = sorted({lot["resident_id"] for lot in lots})
     if not lots:
