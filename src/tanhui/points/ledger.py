@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.engine import Connection, RowMapping
 
 from tanhui.errors import Conflict, InvalidRequest
@@ -144,6 +144,12 @@ def expire(tx: UnitOfWork, principal: Principal, as_of: datetime) -> Expiry:
               reason=f"earned {lot['earned_at']}, expired {lot['expires_at']}")
         total += lot["remaining_g"]
     return Expiry(len(lots), total, len(residents))
+
+
+def reversed_event(event_id: Any) -> Any:
+    """A condition: the event's points were reversed (such events count on no leaderboard, in no package)."""
+    return exists().where(points_lots.c.event_id == event_id, points_entries.c.lot_id == points_lots.c.id,
+                          points_entries.c.kind == "reverse")
 
 
 def entries(conn: Connection, resident_id: int, *, limit: int = 100) -> Sequence[RowMapping]:
