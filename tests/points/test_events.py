@@ -12,7 +12,8 @@ from tanhui.points import events
 from tanhui.points import ledger as points
 from tanhui.unit_of_work import UnitOfWork
 from tests.factories import World, snapshot
-from tests.points.conftest import MORNING, RECORDED, Record, event_rows, make_resident
+from tests.points.conftest import Record
+from tests.points.world import MORNING, RECORDED, event_rows, make_resident
 
 
 def _balance(world: World, resident: int) -> int:

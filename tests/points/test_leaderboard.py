@@ -11,7 +11,8 @@ from tanhui.identity.principal import Principal
 from tanhui.points import events, residents
 from tanhui.unit_of_work import UnitOfWork
 from tests.factories import World, snapshot
-from tests.points.conftest import Record, make_resident, settle_in
+from tests.points.conftest import Record
+from tests.points.world import make_resident, settle_in
 
 
 def _board(world: World, region: str = "WUHAN", start: date = date(2024, 5, 1),

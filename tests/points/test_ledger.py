@@ -17,7 +17,8 @@ from tanhui.points.redemption import OutOfStock, RebateCapReached
 from tanhui.points.tables import points_balances, points_entries, points_lots
 from tanhui.unit_of_work import UnitOfWork
 from tests.factories import World, snapshot
-from tests.points.conftest import RECORDED, Record
+from tests.points.conftest import Record
+from tests.points.world import RECORDED
 
 TWO_YEARS = timedelta(days=730)  # the scheme's expiry_days
 

@@ -16,7 +16,8 @@ from tanhui.points.tables import packaged_events
 from tanhui.projects import reports
 from tanhui.unit_of_work import UnitOfWork
 from tests.factories import World, snapshot
-from tests.points.conftest import Record, make_resident, settle_in, travel_project
+from tests.points.conftest import Record
+from tests.points.world import make_resident, settle_in, travel_project
 
 MAY = {"period_start": date(2024, 5, 1), "period_end": date(2024, 5, 31)}
 
