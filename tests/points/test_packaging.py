@@ -68,7 +68,7 @@ def test_packaging_known_answer_each_event_once(world: World, resident: int, rec
     # A second package, by another aggregator's project for the same period, finds nothing left.
     second, second_project, second_verifier = travel_project(world, monkeypatch, "Second travel")
     before = snapshot(world.engine)
-    with pytest.raises(InvalidRequest, match="no travel to package"):
+    with pytest.raises(Conflict, match=r"already packaged \(travel package\(s\) 1\)"):
         _package(world, second, second_project, second_verifier, tmp_path)
     assert snapshot(world.engine) == before
     # The unique key, not the query, is the guarantee.
@@ -97,6 +97,9 @@ def test_packaging_is_for_the_aggregators_travel_project(world: World, resident:
     with pytest.raises(InvalidRequest, match="starts 2024-05-31, after it ends 2024-05-01"):
         _package(world, aggregator, project, verifier, tmp_path, period_start=date(2024, 5, 31),
                  period_end=date(2024, 5, 1))
+    with pytest.raises(InvalidRequest, match="no travel to package"):
+        _package(world, aggregator, project, verifier, tmp_path, period_start=date(2024, 4, 1),
+                 period_end=date(2024, 4, 30))
     with pytest.raises(InvalidRequest, match="not a verifier"):
         _package(world, aggregator, project, world.bank_org, tmp_path)
     assert snapshot(world.engine) == before

@@ -17,7 +17,7 @@ from tanhui.projects import declarations
 from tanhui.regions import transfers as regions
 from tanhui.types import utcnow
 from tanhui.unit_of_work import UnitOfWork
-from tests.factories import World
+from tests.factories import PASSWORD, World
 
 # Events happen on 1 May 2024 in Wuhan (UTC+8) unless a test says otherwise; they are recorded a day later.
 MORNING = datetime(2024, 5, 1, 8, 0, tzinfo=UTC) - timedelta(hours=8)
@@ -64,8 +64,35 @@ def travel_project(world: World, monkeypatch: pytest.MonkeyPatch, name: str = "W
         declarations.announce(tx, op, declared, days=1)
         tx.commit()
     with monkeypatch.context() as patched:
-        patched.setattr(declarations, "utcnow", lambda: utcnow() + timedelta(days=2))  # the announcement ends
+        patched.setattr(declarations, "utcnow", lambda: utcnow() + timedelta(days=10))  # the announcement ended
         with UnitOfWork(world.engine, op.actor) as tx:
             project = declarations.approve(tx, op, declared)["project_id"]
             tx.commit()
     return Principal(f"user:{name}", aggregator, "aggregator", "admin"), project, verifier
+
+
+def walk_setup(world: World, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """For the authorization walk: a resident and an aggregator with admin and viewer users, a travel project,
+    and two recorded May events of the resident (one to reverse, one to package)."""
+    from tanhui.points import events  # the walk imports this module; keep its imports light
+
+    aggregator, project, verifier = travel_project(world, monkeypatch, "Walk travel")
+    resident = make_resident(world, "Resident Walk")[0]
+    settle_in(world, resident)
+    users = {}
+    with UnitOfWork(world.engine, world.operator.actor) as tx:
+        for org, kind, name in ((resident, "individual", "resident-walk"),
+                                (aggregator.organization_id, "aggregator", "aggregator-walk")):
+            for role, suffix in (("admin", ""), ("viewer", "-viewer")):
+                identity.create_user(tx, world.operator, organization_id=org, username=f"{name}{suffix}",
+                                     password=PASSWORD, role=role)
+                users[f"{name}{suffix}"] = Principal(f"user:{name}{suffix}", org, kind, role)
+        made = [events.record(tx, world.operator, {
+            "resident_id": resident, "source": "walk", "event_id": f"walk-{minute}", "behaviour": "metro",
+            "started_at": (MORNING + timedelta(minutes=minute)).isoformat(),
+            "ended_at": (MORNING + timedelta(minutes=minute + 30)).isoformat(), "distance_km": "20"},
+            now=RECORDED).row["id"] for minute in (0, 60)]
+        tx.commit()
+    return {"resident": users["resident-walk"], "resident_viewer": users["resident-walk-viewer"],
+            "aggregator": users["aggregator-walk"], "aggregator_viewer": users["aggregator-walk-viewer"],
+            "project": project, "verifier": verifier, "reverse": made[0]}

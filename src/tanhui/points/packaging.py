@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import and_, select
 from sqlalchemy.engine import Connection, RowMapping
 
-from tanhui.errors import InvalidRequest, NotFound
+from tanhui.errors import Conflict, InvalidRequest, NotFound
 from tanhui.identity.principal import Principal
 from tanhui.methodologies import personal_travel
 from tanhui.methodologies.catalogue import find
@@ -74,6 +74,21 @@ def monitoring_csv(methodology_reference: str, rows: Sequence[RowMapping]) -> st
     return out.getvalue()
 
 
+def _refuse_empty(conn: Connection, *, region: str, start: date, end: date) -> None:
+    """Say why there is nothing to package: the period's travel is packaged already (409), or there is none."""
+    events = behaviour_events.c
+    taken = conn.execute(
+        select(packaged_events.c.package_id).join(behaviour_events, events.id == packaged_events.c.event_id)
+        .join(organization_regions, and_(organization_regions.c.organization_id == events.resident_id,
+                                         organization_regions.c.region == region))
+        .where(events.day.between(start, end)).distinct().order_by(packaged_events.c.package_id)).scalars().all()
+    if taken:
+        raise Conflict(f"the {region} residents' travel of {start}..{end} is already packaged (travel package(s) "
+                       f"{', '.join(map(str, taken))}); an event is packaged once")
+    raise InvalidRequest(f"no travel to package: no fully accepted, unreversed event of a consenting {region} "
+                         f"resident in {start}..{end}")
+
+
 def package(tx: UnitOfWork, principal: Principal, data_dir: Any, *, project_id: int, period_start: date,
             period_end: date, verifier_organization_id: int) -> RowMapping:
     """The aggregator submits its project's monitoring report from every not yet packaged, fully accepted
@@ -95,8 +110,7 @@ def package(tx: UnitOfWork, principal: Principal, data_dir: Any, *, project_id: 
     rows = _unpackaged(tx.conn, region=declaration["region"], modes=tuple(personal_travel.modes(methodology)),
                        start=period_start, end=period_end)
     if not rows:
-        raise InvalidRequest(f"no travel to package: no fully accepted, unreversed and not yet packaged event of "
-                             f"a consenting {declaration['region']} resident in {period_start}..{period_end}")
+        _refuse_empty(tx.conn, region=declaration["region"], start=period_start, end=period_end)
     data = monitoring_csv(methodology.reference, rows).encode("utf-8")
     report = reports.submit_report(tx, principal, data_dir, project_id=project_id, period_start=period_start,
                                    period_end=period_end, verifier_organization_id=verifier_organization_id,
