@@ -11,6 +11,7 @@ import pytest
 
 from tanhui.identity import services as identity
 from tanhui.identity.principal import Principal
+from tanhui.journal.audit import verify
 from tanhui.unit_of_work import UnitOfWork
 from tests.factories import PASSWORD, World, snapshot
 from tests.points.world import MORNING, travel_project
@@ -115,3 +116,6 @@ def test_a_residents_points_through_the_api(api: Api, world: World, monkeypatch:
     later = {"as_of": "2099-01-01T00:00:00+00:00"}
     assert api.ok(api.post("/points/expire", later, who=op)) == {"lots": 1, "points_g": 420, "residents": 1}
     assert api.ok(api.post("/points/expire", later, who=op))["lots"] == 0
+    # Every row written above is described by the hash-chained journal.
+    audit = verify(world.engine)
+    assert audit.ok, audit
