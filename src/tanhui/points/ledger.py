@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import exists, func, select
 from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.exc import IntegrityError
 
 from tanhui.errors import Conflict, InvalidRequest
 from tanhui.identity.principal import Principal
@@ -44,10 +45,15 @@ def lock_balance(tx: UnitOfWork, resident_id: int, now: datetime) -> int:
     """Lock the resident's balance row (creating it at 0) and return the balance."""
     query = select(points_balances.c.balance_g).where(points_balances.c.resident_id == resident_id)
     held = tx.conn.execute(query.with_for_update()).scalar()
-    if held is None:
-        tx.insert(points_balances, {"resident_id": resident_id, "balance_g": 0, "updated_at": now})
+    if held is not None:
+        return int(held)
+    try:
+        # A resident's first event: another writer may create the row at the same moment (PostgreSQL).
+        with tx.conn.begin_nested():
+            tx.insert(points_balances, {"resident_id": resident_id, "balance_g": 0, "updated_at": now})
         return 0
-    return int(held)
+    except IntegrityError:
+        return int(tx.conn.execute(query.with_for_update()).scalar_one())
 
 
 def _move(tx: UnitOfWork, resident_id: int, amount: int, now: datetime, *, kind: str, lot_id: int | None = None,
