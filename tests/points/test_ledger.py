@@ -33,9 +33,10 @@ def _balance(world: World, resident: int) -> int:
         return points.balance(conn, resident)
 
 
-def _expire(world: World, as_of: datetime) -> points.Expiry:
+def _expire(world: World, now: datetime) -> points.Expiry:
+    """Expiry run by the clock ``now`` (what is due by then)."""
     with UnitOfWork(world.engine, world.operator.actor) as tx:
-        done = points.expire(tx, world.operator, as_of)
+        done = points.expire(tx, world.operator, now=now)
         tx.commit()
     return done
 
@@ -73,6 +74,8 @@ def test_points_expire_after_the_period_oldest_first_once(world: World, resident
     assert _kinds(world, resident) == [("earn", 392, 392), ("earn", 784, 1176), ("redeem", -200, 976),
                                        ("expire", -192, 784), ("expire", -784, 0)]
     assert _balance(world, resident) == 0
+    with UnitOfWork(world.engine, world.operator.actor) as tx, pytest.raises(InvalidRequest, match="in the future"):
+        points.expire(tx, world.operator, RECORDED + timedelta(days=1), now=RECORDED)
 
 
 def test_redemption_takes_the_lot_that_expires_first(world: World, resident: int, record: Record) -> None:

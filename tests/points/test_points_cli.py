@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
+from tanhui.points import ledger as points_ledger
 from tests.factories import World, snapshot
 from tests.points.world import settle_in
 from tests.test_cli import ok, refused, tanhui
@@ -18,8 +22,8 @@ def _file(tmp_path: Path, resident: int, *lines: str) -> str:
     return str(path)
 
 
-def test_record_balance_expire_and_leaderboard(world: World, resident: int, database_url: str,
-                                               tmp_path: Path) -> None:
+def test_record_balance_expire_and_leaderboard(world: World, resident: int, database_url: str, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     settle_in(world, resident, nickname="Li")
     events = _file(tmp_path, resident,
                    "metro-app,m1,metro,2024-05-01T08:00:00+08:00,2024-05-01T08:30:00+08:00,5,",
@@ -34,8 +38,10 @@ def test_record_balance_expire_and_leaderboard(world: World, resident: int, data
                                  "2024-05-01", "--to", "2024-05-31", "--json")))
     assert board == [{"rank": 1, "nickname": "Li", "points_g": 604}]  # April's electricity saving is not May's
     assert "expired 0 lot(s)" in ok(tanhui(database_url, "points", "expire", "--as-of", "2025-01-01"))
-    assert "expired 3 lot(s), 7,192 g" in ok(tanhui(database_url, "points", "expire", "--as-of", "2099-01-01"))
-    assert "expired 0 lot(s)" in ok(tanhui(database_url, "points", "expire", "--as-of", "2099-01-01"))
+    assert "in the future" in refused(tanhui(database_url, "points", "expire", "--as-of", "2099-01-01"))
+    monkeypatch.setattr(points_ledger, "utcnow", lambda: datetime(2099, 1, 1, tzinfo=UTC))
+    assert "expired 3 lot(s), 7,192 g" in ok(tanhui(database_url, "points", "expire"))
+    assert "expired 0 lot(s)" in ok(tanhui(database_url, "points", "expire"))
     assert '"methodology": "TRAVEL-LOW@1-WUHAN"' in ok(tanhui(database_url, "points", "scheme"))
 
 

@@ -87,7 +87,7 @@ class ReverseIn(models.RequestBody):
 
 
 class ExpireIn(models.RequestBody):
-    as_of: datetime | None = Field(None, description="default now; lots due by then expire")
+    as_of: datetime | None = Field(None, description="default now (never later): lots due by then expire")
 
 
 class Expiry(BaseModel):
@@ -226,7 +226,7 @@ def reverse_event(event_id: RecordId, body: ReverseIn, write: Writer) -> Respons
              summary="Expire the points due (operator; idempotent)")
 def expire(body: ExpireIn, write: Writer) -> Response:
     def service(tx: UnitOfWork) -> Expiry:
-        done = ledger.expire(tx, write.principal, body.as_of or utcnow())
+        done = ledger.expire(tx, write.principal, body.as_of)
         return Expiry.model_validate(done.describe())
 
     return write.run(body, service, status_code=200)

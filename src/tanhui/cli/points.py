@@ -10,7 +10,6 @@ import typer
 from tanhui.cli.context import fail, operator_work, print_json, registry, state, table
 from tanhui.points import imports, ledger, residents
 from tanhui.points.scheme import scheme
-from tanhui.types import utcnow
 
 points = typer.Typer(no_args_is_help=True,
                      help="Residents' points / 居民碳积分: scheme, record, balance, expire, leaderboard.")
@@ -59,12 +58,12 @@ def expire(ctx: typer.Context, as_of: datetime | None = typer.Option(
         None, "--as-of", help="Expire what is due by this time (UTC unless an offset is given); default now.",
         formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"])) -> None:
     """Expire every points lot that is due, oldest first; running it again expires nothing more / 积分到期."""
-    moment = utcnow() if as_of is None else as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
+    moment = None if as_of is None else as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
     with operator_work(ctx) as (tx, operator):
         done = ledger.expire(tx, operator, moment)
         tx.commit()
     state(ctx).out.print(f"expired {done.lots} lot(s), {done.points_g:,} g of points of {done.residents} "
-                         f"resident(s), due by {moment.isoformat()}")
+                         f"resident(s)" + (f", due by {moment.isoformat()}" if moment else ""))
 
 
 @points.command("leaderboard")

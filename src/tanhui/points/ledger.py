@@ -20,6 +20,8 @@ from tanhui.errors import Conflict, InvalidRequest
 from tanhui.identity.principal import Principal
 from tanhui.points.tables import points_balances, points_entries, points_lots
 from tanhui.registry import ledger
+from tanhui.registry.queries import utc
+from tanhui.types import utcnow
 from tanhui.unit_of_work import UnitOfWork
 
 
@@ -87,7 +89,8 @@ def spend(tx: UnitOfWork, resident_id: int, amount: int, now: datetime, *, redem
     """Take ``amount`` from the resident's unexpired lots, first to expire first; the redeem entry."""
     held = lock_balance(tx, resident_id, now)
     if amount > held:
-        raise InsufficientPoints(f"resident {resident_id} holds {held:,} g of points; {amount:,} g are needed")
+        raise InsufficientPoints(f"resident {resident_id} holds {held:,} g of points; {amount:,} g are needed",
+                                 balance_g=held, needed_g=amount)
     lots = tx.conn.execute(
         select(points_lots).where(points_lots.c.resident_id == resident_id, points_lots.c.remaining_g > 0)
         .order_by(points_lots.c.expires_at, points_lots.c.id)).mappings().all()
@@ -133,23 +136,31 @@ def due_lots(conn: Connection, as_of: datetime) -> Sequence[RowMapping]:
         .order_by(points_lots.c.resident_id, points_lots.c.expires_at, points_lots.c.id)).mappings().all()
 
 
-def expire(tx: UnitOfWork, principal: Principal, as_of: datetime) -> Expiry:
-    """Expire every lot due by ``as_of`` that still holds points; running it again finds nothing more."""
+def expire(tx: UnitOfWork, principal: Principal, as_of: datetime | None = None, *,
+           now: datetime | None = None) -> Expiry:
+    """Expire every lot due by ``as_of`` (default now, never later) that still holds points; running it again
+    finds nothing more."""
     principal.require_operator("expire residents' points")
-    lots = due_lots(tx.conn, as_of)
-    residents = sorted({lot["resident_id"] for lot in lots})
-    if not lots:
+    now = now or utcnow()
+    as_of = as_of or now
+    if as_of.tzinfo is None:
+        raise InvalidRequest(f"as_of {as_of.isoformat()} has no UTC offset")
+    if as_of > now:
+        raise InvalidRequest(f"points are expired when due: as_of {as_of.isoformat()} is in the future")
+    residents = sorted({lot["resident_id"] for lot in due_lots(tx.conn, as_of)})
+    locked = set(residents)
+    if not residents:
         return Expiry(0, 0, 0)
-    tx.entry("points.expired", as_of=as_of, lots=len(lots))
+    tx.entry("points.expired", as_of=as_of, residents=len(residents))
     for resident_id in residents:  # lock order: balances by resident id, then the journal head
-        lock_balance(tx, resident_id, as_of)
-    total = 0
+        lock_balance(tx, resident_id, now)
+    lots = [lot for lot in due_lots(tx.conn, as_of) if lot["resident_id"] in locked]  # as they are, locked
     for lot in lots:
         _take_from_lot(tx, lot, lot["remaining_g"])
-        _move(tx, lot["resident_id"], -lot["remaining_g"], as_of, kind="expire", lot_id=lot["id"],
-              reason=f"earned {lot['earned_at']}, expired {lot['expires_at']}")
-        total += lot["remaining_g"]
-    return Expiry(len(lots), total, len(residents))
+        _move(tx, lot["resident_id"], -lot["remaining_g"], now, kind="expire", lot_id=lot["id"],
+              reason=f"earned {utc(lot['earned_at']).isoformat()}, due {utc(lot['expires_at']).isoformat()}")
+    tx.note(lots=len(lots))
+    return Expiry(len(lots), sum(lot["remaining_g"] for lot in lots), len({lot["resident_id"] for lot in lots}))
 
 
 def reversed_event(event_id: Any) -> Any:
