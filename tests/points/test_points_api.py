@@ -122,3 +122,29 @@ def test_a_residents_points_through_the_api(api: Api, world: World, monkeypatch:
     # Every row written above is described by the hash-chained journal.
     audit = verify(world.engine)
     assert audit.ok, audit
+
+
+def test_bad_requests_name_the_field_and_change_nothing(api: Api, world: World) -> None:
+    li = _resident(api, "Li")
+    op = world.operator
+    before = snapshot(world.engine)
+    cases = [
+        ("/points/events", {**_event(li, "x"), "distanse_km": "5"}, op, "body.distanse_km"),
+        ("/points/events", {**_event(li, "x"), "started_at": "yesterday"}, op, "is not a time"),
+        ("/points/events", {**_event(li, "x"), "resident_id": world.owner_org}, op, "not a resident"),
+        ("/points/rebates", {"resident_id": li.organization_id, "rebate_fen": 0, "loan_reference": "L"}, li,
+         "body.rebate_fen"),
+        ("/points/redemptions", {"resident_id": li.organization_id, "code": "NOPE"}, li,
+         "catalogue item 'NOPE' does not exist"),
+        ("/points/residents/{id}/choices", {"leaderboard": True}, li, "a nickname is required"),
+        ("/points/catalogue", {"code": "X", "name_zh": "x", "name_en": "x", "price_g": 0, "stock": 1}, op,
+         "body.price_g"),
+        ("/points/expire", {"as_of": "2024-05-01T00:00:00"}, op, "has no UTC offset"),
+    ]
+    for path, body, who, phrase in cases:
+        response = api.post(path.replace("{id}", str(li.organization_id)), body, who=who)
+        assert response.status_code in (404, 422), response.text
+        assert phrase in response.json()["detail"], response.text
+    assert_problem(api.get("/public/points/leaderboard", region="ATLANTIS", start="2024-05-01",
+                           end="2024-05-31"), 422, "unknown region 'ATLANTIS'")
+    assert snapshot(world.engine) == before
