@@ -176,7 +176,8 @@ def test_every_write_endpoint_checks_who_acts(api: Api, world: World, subtests: 
         Case("/cross-regional-transfers/{transfer_id}/decide", world.operator, world.owner,
              lambda: {"approve": True}, lambda: f"/cross-regional-transfers/{made['crossing']}/decide"),
         Case("/points/events", world.operator, world.owner, lambda: {
-            "resident_id": resident.organization_id, "source": "walk", "event_id": "walk-new", "behaviour": "bus",
+            "resident_id": resident.organization_id, "source": "walk", "event_id": "walk-new",
+            "behaviour": "bus",
             "started_at": "2024-05-03T08:00:00+08:00", "ended_at": "2024-05-03T08:30:00+08:00",
             "distance_km": "4"}),
         Case("/points/events/{event_id}/reverse", world.operator, world.owner, lambda: {"reason": "car GPS"},

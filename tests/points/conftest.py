@@ -27,15 +27,29 @@ def record(world: World, resident: int) -> Record:
     """``record(behaviour, start_minutes, minutes, distance_km=… | saved_kwh=…)``: one event, committed."""
     counter = iter(range(1, 10_000))
 
-    def run(behaviour: str, start: float = 0, minutes: float = 30, *, who: int | None = None,
-            at: datetime = RECORDED, event_id: str | None = None, source: str = "metro-app",
-            **quantity: Any) -> events.Recorded:
+    def run(
+        behaviour: str,
+        start: float = 0,
+        minutes: float = 30,
+        *,
+        who: int | None = None,
+        at: datetime = RECORDED,
+        event_id: str | None = None,
+        source: str = "metro-app",
+        **quantity: Any,
+    ) -> events.Recorded:
         if behaviour in ("bus", "metro", "shared_bike") and not quantity:
             quantity = {"distance_km": "5"}
         started = MORNING + timedelta(minutes=start)
-        raw = {"resident_id": who or resident, "source": source, "event_id": event_id or f"e{next(counter)}",
-               "behaviour": behaviour, "started_at": started.isoformat(),
-               "ended_at": (started + timedelta(minutes=minutes)).isoformat(), **quantity}
+        raw = {
+            "resident_id": who or resident,
+            "source": source,
+            "event_id": event_id or f"e{next(counter)}",
+            "behaviour": behaviour,
+            "started_at": started.isoformat(),
+            "ended_at": (started + timedelta(minutes=minutes)).isoformat(),
+            **quantity,
+        }
         with UnitOfWork(world.engine, world.operator.actor) as tx:
             result = events.record(tx, world.operator, raw, now=at)
             tx.commit()

@@ -1,4 +1,4 @@
-"""Concurrent events of one new resident: the cap and the balance hold, and the first events do not collide."""
+"""Concurrent events of one new resident: the cap and the balance hold; the first events do not collide."""
 
 from __future__ import annotations
 
@@ -18,9 +18,15 @@ from tests.points.world import MORNING, RECORDED
 def test_concurrent_trips_fill_the_daily_cap_exactly(world: World, resident: int) -> None:
     def trip(number: int) -> str:
         started = MORNING + timedelta(minutes=40 * number)
-        raw = {"resident_id": resident, "source": "bus-app", "event_id": f"t{number}", "behaviour": "bus",
-               "started_at": started.isoformat(), "ended_at": (started + timedelta(minutes=30)).isoformat(),
-               "distance_km": "3"}
+        raw = {
+            "resident_id": resident,
+            "source": "bus-app",
+            "event_id": f"t{number}",
+            "behaviour": "bus",
+            "started_at": started.isoformat(),
+            "ended_at": (started + timedelta(minutes=30)).isoformat(),
+            "distance_km": "3",
+        }
         with UnitOfWork(world.engine, world.operator.actor) as tx:
             status = str(events.record(tx, world.operator, raw, now=RECORDED).row["status"])
             tx.commit()
@@ -31,5 +37,7 @@ def test_concurrent_trips_fill_the_daily_cap_exactly(world: World, resident: int
     assert sorted(statuses) == ["accepted"] * 10 + ["refused"] * 4
     with world.engine.connect() as conn:
         assert points.balance(conn, resident) == 10 * 212 == points.lots_total(conn, resident)
-        refused = conn.execute(sa.select(behaviour_events.c.reason).where(behaviour_events.c.status == "refused"))
+        refused = conn.execute(
+            sa.select(behaviour_events.c.reason).where(behaviour_events.c.status == "refused")
+        )
         assert set(refused.scalars()) == {"daily_cap"}

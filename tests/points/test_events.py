@@ -1,4 +1,4 @@
-"""Behaviour events become points by the methodology's factors; the fraud rules refuse or cap at their boundaries."""
+"""Events become points by the methodology's factors; the fraud rules refuse or cap at their boundaries."""
 
 from __future__ import annotations
 
@@ -32,8 +32,13 @@ def test_known_answers_rounded_down_per_event(world: World, resident: int, recor
     assert record("metro", 200, 10, distance_km="0.001").row["points_g"] == 0  # 0.0784 g: accepted, no points
     assert _balance(world, resident) == 212 + 290 + 233 + 6588
     statuses = [(r["behaviour"], r["status"], r["reason"]) for r in event_rows(world.engine)]
-    assert statuses == [("bus", "accepted", None), ("metro", "accepted", None), ("shared_bike", "accepted", None),
-                        ("electricity_saving", "accepted", None), ("metro", "accepted", None)]
+    assert statuses == [
+        ("bus", "accepted", None),
+        ("metro", "accepted", None),
+        ("shared_bike", "accepted", None),
+        ("electricity_saving", "accepted", None),
+        ("metro", "accepted", None),
+    ]
 
 
 def test_impossible_speed_at_the_limit(world: World, resident: int, record: Record) -> None:
@@ -47,8 +52,9 @@ def test_impossible_speed_at_the_limit(world: World, resident: int, record: Reco
     assert _balance(world, resident) == 1399 + 212  # 15 × 93.3 = 1399.5 → 1399
 
 
-def test_duplicates_overlap_in_time_but_touching_rides_do_not(world: World, resident: int,
-                                                              record: Record) -> None:
+def test_duplicates_overlap_in_time_but_touching_rides_do_not(
+    world: World, resident: int, record: Record
+) -> None:
     first = record("metro", 0, 30).row
     assert record("metro", 30, 30).row["status"] == "accepted"  # starts when the first ends
     duplicate = record("metro", 29, 10).row
@@ -61,10 +67,13 @@ def test_duplicates_overlap_in_time_but_touching_rides_do_not(world: World, resi
     assert record("metro", 29, 1, distance_km="0.5").row["reason"] == "duplicate"
 
 
-def test_daily_cap_exactly_then_refused_and_next_day_fresh(world: World, resident: int, record: Record) -> None:
-    # Metro: 120 km a day.  50 + 50 + 20 reaches the cap exactly (all accepted), then one metre more is refused.
-    assert [record("metro", s, 60, distance_km=km).row["status"] for s, km in ((0, "50"), (60, "50"), (120, "20"))] \
-        == ["accepted"] * 3
+def test_daily_cap_exactly_then_refused_and_next_day_fresh(
+    world: World, resident: int, record: Record
+) -> None:
+    # Metro: 120 km a day.  50 + 50 + 20 reaches the cap exactly (accepted); one metre more is refused.
+    assert [
+        record("metro", s, 60, distance_km=km).row["status"] for s, km in ((0, "50"), (60, "50"), (120, "20"))
+    ] == ["accepted"] * 3
     over = record("metro", 200, 10, distance_km="0.001").row
     assert (over["status"], over["reason"], over["counted_milli"]) == ("refused", "daily_cap", 0)
     # The cap counts per local (Wuhan) day: 00:30 on 2 May is a new day though it is 16:30 UTC on 1 May.
@@ -73,12 +82,18 @@ def test_daily_cap_exactly_then_refused_and_next_day_fresh(world: World, residen
     assert _balance(world, resident) == 120 * 784 // 10 + 78
 
 
-def test_an_event_crossing_the_cap_is_capped_to_what_remains(world: World, resident: int, record: Record) -> None:
+def test_an_event_crossing_the_cap_is_capped_to_what_remains(
+    world: World, resident: int, record: Record
+) -> None:
     record("metro", 0, 60, distance_km="50")
     record("metro", 60, 60, distance_km="50")
     capped = record("metro", 120, 60, distance_km="30").row
-    assert (capped["status"], capped["reason"], capped["counted_milli"], capped["points_g"]) == \
-        ("capped", "daily_cap", 20_000, 1568)  # 20 km of 30 × 78.4
+    assert (capped["status"], capped["reason"], capped["counted_milli"], capped["points_g"]) == (
+        "capped",
+        "daily_cap",
+        20_000,
+        1568,
+    )  # 20 km of 30 × 78.4
     assert capped["detail"] == "counted 20 of 30 km: the daily cap is 120"
     # Bus trips: ten a day; the eleventh is refused, not partly counted.
     trips = [record("bus", 300 + 40 * i, 30, distance_km="3").row["status"] for i in range(11)]
@@ -86,8 +101,9 @@ def test_an_event_crossing_the_cap_is_capped_to_what_remains(world: World, resid
     assert _balance(world, resident) == 7840 + 1568 + 10 * 212
 
 
-def test_a_replayed_event_is_idempotent_and_a_changed_one_refused(world: World, resident: int,
-                                                                  record: Record) -> None:
+def test_a_replayed_event_is_idempotent_and_a_changed_one_refused(
+    world: World, resident: int, record: Record
+) -> None:
     first = record("metro", 0, 30, event_id="trip-1", distance_km="3.7")
     before = snapshot(world.engine)
     again = record("metro", 0, 30, event_id="trip-1", distance_km="3.70")
@@ -116,9 +132,15 @@ BAD = [
 
 
 def test_bad_input_changes_nothing(world: World, resident: int, subtests: pytest.Subtests) -> None:
-    good = {"resident_id": resident, "source": "metro-app", "event_id": "e1", "behaviour": "metro",
-            "started_at": MORNING.isoformat(), "ended_at": (MORNING + timedelta(minutes=30)).isoformat(),
-            "distance_km": "5"}
+    good = {
+        "resident_id": resident,
+        "source": "metro-app",
+        "event_id": "e1",
+        "behaviour": "metro",
+        "started_at": MORNING.isoformat(),
+        "ended_at": (MORNING + timedelta(minutes=30)).isoformat(),
+        "distance_km": "5",
+    }
     before = snapshot(world.engine)
     for change, error, message in BAD:
         with subtests.test(str(change)):
@@ -129,10 +151,22 @@ def test_bad_input_changes_nothing(world: World, resident: int, subtests: pytest
 
 
 def test_only_residents_earn_and_only_the_operator_records(world: World, resident: int) -> None:
-    raw = {"resident_id": world.owner_org, "source": "s", "event_id": "e1", "behaviour": "metro",
-           "started_at": MORNING.isoformat(), "ended_at": (MORNING + timedelta(minutes=30)).isoformat(),
-           "distance_km": "5"}
-    with UnitOfWork(world.engine, world.operator.actor) as tx, pytest.raises(InvalidRequest, match="not a resident"):
+    raw = {
+        "resident_id": world.owner_org,
+        "source": "s",
+        "event_id": "e1",
+        "behaviour": "metro",
+        "started_at": MORNING.isoformat(),
+        "ended_at": (MORNING + timedelta(minutes=30)).isoformat(),
+        "distance_km": "5",
+    }
+    with (
+        UnitOfWork(world.engine, world.operator.actor) as tx,
+        pytest.raises(InvalidRequest, match="not a resident"),
+    ):
         events.record(tx, world.operator, raw, now=RECORDED)
-    with UnitOfWork(world.engine, world.owner.actor) as tx, pytest.raises(Exception, match="registry operator"):
+    with (
+        UnitOfWork(world.engine, world.owner.actor) as tx,
+        pytest.raises(Exception, match="registry operator"),
+    ):
         events.record(tx, world.owner, {**raw, "resident_id": resident}, now=RECORDED)

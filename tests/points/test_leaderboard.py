@@ -15,11 +15,14 @@ from tests.points.conftest import Record
 from tests.points.world import make_resident, settle_in
 
 
-def _board(world: World, region: str = "WUHAN", start: date = date(2024, 5, 1),
-           end: date = date(2024, 5, 31)) -> list[tuple[int, str, int]]:
+def _board(
+    world: World, region: str = "WUHAN", start: date = date(2024, 5, 1), end: date = date(2024, 5, 31)
+) -> list[tuple[int, str, int]]:
     with world.engine.connect() as conn:
-        return [(r["rank"], r["nickname"], r["points_g"])
-                for r in residents.leaderboard(conn, region=region, start=start, end=end)]
+        return [
+            (r["rank"], r["nickname"], r["points_g"])
+            for r in residents.leaderboard(conn, region=region, start=start, end=end)
+        ]
 
 
 def _choose(world: World, resident: int, **choices: object) -> None:
@@ -29,7 +32,9 @@ def _choose(world: World, resident: int, **choices: object) -> None:
         tx.commit()
 
 
-def test_only_opted_in_residents_of_the_region_and_period(world: World, resident: int, record: Record) -> None:
+def test_only_opted_in_residents_of_the_region_and_period(
+    world: World, resident: int, record: Record
+) -> None:
     wang, zhao, chen, an = (make_resident(world, f"Resident {n}")[0] for n in ("Wang", "Zhao", "Chen", "An"))
     settle_in(world, resident, nickname="Li")
     settle_in(world, wang, nickname="Wang")
@@ -41,8 +46,9 @@ def test_only_opted_in_residents_of_the_region_and_period(world: World, resident
     record("metro", 0, 30, distance_km="20", who=zhao)  # Zhao 1568, hidden
     record("metro", 0, 30, distance_km="3", who=chen)  # Chen 235, Quzhou
     record("metro", 0, 30, distance_km="5", who=an)  # An 392: ties with Li
-    record("metro", 40 * 24 * 60, 30, distance_km="50", who=an,
-           at=datetime(2024, 6, 12, tzinfo=UTC))  # 10 June: not in May
+    record(
+        "metro", 40 * 24 * 60, 30, distance_km="50", who=an, at=datetime(2024, 6, 12, tzinfo=UTC)
+    )  # 10 June: not in May
     refused = record("metro", 0, 30, distance_km="5", who=an).row  # a duplicate earns nothing
     assert refused["status"] == "refused"
     assert _board(world) == [(1, "Wang", 784), (2, "An", 392), (2, "Li", 392)]

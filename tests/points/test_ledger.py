@@ -1,4 +1,4 @@
-"""The points ledger: expiry first-in first-out and idempotent, redemption against stock and balance, the rebate cap."""
+"""The points ledger: FIFO idempotent expiry, redemption against stock and balance, the rebate cap."""
 
 from __future__ import annotations
 
@@ -43,23 +43,36 @@ def _expire(world: World, now: datetime) -> points.Expiry:
 
 def _kinds(world: World, resident: int) -> list[tuple[str, int, int]]:
     with world.engine.connect() as conn:
-        return [(e["kind"], e["amount_g"], e["balance_after_g"]) for e in reversed(points.entries(conn, resident))]
+        return [
+            (e["kind"], e["amount_g"], e["balance_after_g"]) for e in reversed(points.entries(conn, resident))
+        ]
 
 
 def _item(world: World, *, price: int = 200, stock: int = 2) -> None:
     with UnitOfWork(world.engine, world.operator.actor) as tx:
-        redemption.add_item(tx, world.operator, code="BUS-PASS", name_zh="公交月票", name_en="Bus pass",
-                            price_g=price, stock=stock)
+        redemption.add_item(
+            tx,
+            world.operator,
+            code="BUS-PASS",
+            name_zh="公交月票",
+            name_en="Bus pass",
+            price_g=price,
+            stock=stock,
+        )
         tx.commit()
 
 
 def _redeem(world: World, resident: int, quantity: int = 1, *, at: datetime = RECORDED) -> None:
     with UnitOfWork(world.engine, "user:resident") as tx:
-        redemption.redeem_item(tx, _me(resident), resident_id=resident, code="BUS-PASS", quantity=quantity, now=at)
+        redemption.redeem_item(
+            tx, _me(resident), resident_id=resident, code="BUS-PASS", quantity=quantity, now=at
+        )
         tx.commit()
 
 
-def test_points_expire_after_the_period_oldest_first_once(world: World, resident: int, record: Record) -> None:
+def test_points_expire_after_the_period_oldest_first_once(
+    world: World, resident: int, record: Record
+) -> None:
     record("metro", 0, 30, distance_km="5", at=RECORDED)  # 392 g
     record("metro", 60, 30, distance_km="10", at=RECORDED + timedelta(days=10))  # 784 g
     _item(world)
@@ -71,10 +84,18 @@ def test_points_expire_after_the_period_oldest_first_once(world: World, resident
     assert _balance(world, resident) == 784
     assert _expire(world, RECORDED + TWO_YEARS + timedelta(days=10)).points_g == 784
     assert _expire(world, RECORDED + TWO_YEARS + timedelta(days=400)).lots == 0
-    assert _kinds(world, resident) == [("earn", 392, 392), ("earn", 784, 1176), ("redeem", -200, 976),
-                                       ("expire", -192, 784), ("expire", -784, 0)]
+    assert _kinds(world, resident) == [
+        ("earn", 392, 392),
+        ("earn", 784, 1176),
+        ("redeem", -200, 976),
+        ("expire", -192, 784),
+        ("expire", -784, 0),
+    ]
     assert _balance(world, resident) == 0
-    with UnitOfWork(world.engine, world.operator.actor) as tx, pytest.raises(InvalidRequest, match="in the future"):
+    with (
+        UnitOfWork(world.engine, world.operator.actor) as tx,
+        pytest.raises(InvalidRequest, match="in the future"),
+    ):
         points.expire(tx, world.operator, RECORDED + timedelta(days=1), now=RECORDED)
 
 
@@ -84,12 +105,15 @@ def test_redemption_takes_the_lot_that_expires_first(world: World, resident: int
     _item(world, price=500, stock=5)
     _redeem(world, resident)  # 392 from the first lot, 108 from the second
     with world.engine.connect() as conn:
-        remaining = conn.execute(sa.select(points_lots.c.remaining_g).order_by(points_lots.c.id)).scalars().all()
+        remaining = (
+            conn.execute(sa.select(points_lots.c.remaining_g).order_by(points_lots.c.id)).scalars().all()
+        )
     assert remaining == [0, 676]
 
 
-def test_redemption_refused_beyond_balance_or_stock_changes_nothing(world: World, resident: int,
-                                                                    record: Record) -> None:
+def test_redemption_refused_beyond_balance_or_stock_changes_nothing(
+    world: World, resident: int, record: Record
+) -> None:
     record("metro", 0, 30, distance_km="5")  # 392 g
     _item(world, price=200, stock=2)
     before = snapshot(world.engine)
@@ -108,7 +132,9 @@ def test_redemption_refused_beyond_balance_or_stock_changes_nothing(world: World
 
 def _rebate(world: World, resident: int, fen: int, *, at: datetime = RECORDED) -> None:
     with UnitOfWork(world.engine, "user:resident") as tx:
-        redemption.rebate(tx, _me(resident), resident_id=resident, rebate_fen=fen, loan_reference="GL-1", now=at)
+        redemption.rebate(
+            tx, _me(resident), resident_id=resident, rebate_fen=fen, loan_reference="GL-1", now=at
+        )
         tx.commit()
 
 
@@ -146,18 +172,31 @@ def test_rebate_needs_whole_fen_and_points(world: World, resident: int, record: 
     assert _balance(world, resident) == 2
 
 
-def test_the_database_refuses_a_negative_balance_and_a_second_expiry(world: World, resident: int,
-                                                                      record: Record) -> None:
+def test_the_database_refuses_a_negative_balance_and_a_second_expiry(
+    world: World, resident: int, record: Record
+) -> None:
     record("metro", 0, 30, distance_km="5")
     with world.engine.connect() as conn:
         lot = conn.execute(sa.select(points_lots)).mappings().one()
     for statement in (
         sa.update(points_balances).values(balance_g=-1),
         sa.update(points_lots).values(remaining_g=-1),
-        sa.insert(points_entries).values(resident_id=resident, kind="expire", amount_g=-1, balance_after_g=-1,
-                                         lot_id=lot["id"], created_at=RECORDED),
-        sa.insert(points_entries).values(resident_id=resident, kind="earn", amount_g=392, balance_after_g=784,
-                                         lot_id=lot["id"], created_at=RECORDED),
+        sa.insert(points_entries).values(
+            resident_id=resident,
+            kind="expire",
+            amount_g=-1,
+            balance_after_g=-1,
+            lot_id=lot["id"],
+            created_at=RECORDED,
+        ),
+        sa.insert(points_entries).values(
+            resident_id=resident,
+            kind="earn",
+            amount_g=392,
+            balance_after_g=784,
+            lot_id=lot["id"],
+            created_at=RECORDED,
+        ),
         sa.update(points_entries).values(amount_g=1),
         sa.delete(points_entries),
     ):

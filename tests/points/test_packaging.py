@@ -1,4 +1,4 @@
-"""An aggregator packages consenting residents' accepted travel into its TRAVEL-LOW report, each event once."""
+"""An aggregator packages consenting residents' accepted travel into its TRAVEL-LOW report, once each."""
 
 from __future__ import annotations
 
@@ -22,17 +22,20 @@ from tests.points.world import make_resident, settle_in, travel_project
 MAY = {"period_start": date(2024, 5, 1), "period_end": date(2024, 5, 31)}
 
 
-def _package(world: World, who: Principal, project: int, verifier: int, data_dir: Path,
-             **period: date) -> dict[str, object]:
+def _package(
+    world: World, who: Principal, project: int, verifier: int, data_dir: Path, **period: date
+) -> dict[str, object]:
     with UnitOfWork(world.engine, who.actor) as tx:
-        made = packaging.package(tx, who, data_dir, project_id=project, verifier_organization_id=verifier,
-                                 **(period or MAY))
+        made = packaging.package(
+            tx, who, data_dir, project_id=project, verifier_organization_id=verifier, **(period or MAY)
+        )
         tx.commit()
     return dict(made)
 
 
-def test_packaging_known_answer_each_event_once(world: World, resident: int, record: Record, tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_packaging_known_answer_each_event_once(
+    world: World, resident: int, record: Record, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     aggregator, project, verifier = travel_project(world, monkeypatch)
     other = make_resident(world, "Resident Wang")[0]
     no_consent = make_resident(world, "Resident Zhao")[0]
@@ -58,12 +61,19 @@ def test_packaging_known_answer_each_event_once(world: World, resident: int, rec
     with world.engine.connect() as conn:
         report = reports.get_report(conn, int(str(made["report_id"])))
         assert conn.execute(sa.select(sa.func.count()).select_from(packaged_events)).scalar() == 14
-    assert (report["status"], report["methodology"], report["net_kg"]) == ("submitted", "TRAVEL-LOW@1-WUHAN", 15)
+    assert (report["status"], report["methodology"], report["net_kg"]) == (
+        "submitted",
+        "TRAVEL-LOW@1-WUHAN",
+        15,
+    )
     data = reports.monitoring_data(tmp_path, report).decode()
     assert data.splitlines() == [
         "participant_id,date,mode,trips,km",
-        f"R{resident},2024-05-01,bus,10,", f"R{resident},2024-05-01,metro,,50",
-        f"R{resident},2024-05-01,shared_bike,,20", f"R{other},2024-05-02,metro,,100"]
+        f"R{resident},2024-05-01,bus,10,",
+        f"R{resident},2024-05-01,metro,,50",
+        f"R{resident},2024-05-01,shared_bike,,20",
+        f"R{other},2024-05-02,metro,,100",
+    ]
 
     # A second package, by another aggregator's project for the same period, finds nothing left.
     second, second_project, second_verifier = travel_project(world, monkeypatch, "Second travel")
@@ -81,13 +91,21 @@ def test_packaging_known_answer_each_event_once(world: World, resident: int, rec
         events.reverse(tx, world.operator, event_id, reason="fraud")
     # June's travel is packaged in its own period.
     record("metro", 31 * 24 * 60, 60, distance_km="10", at=datetime(2024, 7, 1, tzinfo=UTC))
-    june = _package(world, aggregator, project, verifier, tmp_path, period_start=date(2024, 6, 1),
-                    period_end=date(2024, 6, 30))
+    june = _package(
+        world,
+        aggregator,
+        project,
+        verifier,
+        tmp_path,
+        period_start=date(2024, 6, 1),
+        period_end=date(2024, 6, 30),
+    )
     assert (june["events"], june["net_kg"]) == (1, 0)  # 784 g → 0 kg
 
 
-def test_packaging_is_for_the_aggregators_travel_project(world: World, resident: int, record: Record,
-                                                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_packaging_is_for_the_aggregators_travel_project(
+    world: World, resident: int, record: Record, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     aggregator, project, verifier = travel_project(world, monkeypatch)
     settle_in(world, resident)
     record("metro", 0, 60, distance_km="50")
@@ -95,11 +113,25 @@ def test_packaging_is_for_the_aggregators_travel_project(world: World, resident:
     with pytest.raises(PermissionDenied):
         _package(world, world.owner, project, verifier, tmp_path)
     with pytest.raises(InvalidRequest, match="starts 2024-05-31, after it ends 2024-05-01"):
-        _package(world, aggregator, project, verifier, tmp_path, period_start=date(2024, 5, 31),
-                 period_end=date(2024, 5, 1))
+        _package(
+            world,
+            aggregator,
+            project,
+            verifier,
+            tmp_path,
+            period_start=date(2024, 5, 31),
+            period_end=date(2024, 5, 1),
+        )
     with pytest.raises(InvalidRequest, match="no travel to package"):
-        _package(world, aggregator, project, verifier, tmp_path, period_start=date(2024, 4, 1),
-                 period_end=date(2024, 4, 30))
+        _package(
+            world,
+            aggregator,
+            project,
+            verifier,
+            tmp_path,
+            period_start=date(2024, 4, 1),
+            period_end=date(2024, 4, 30),
+        )
     with pytest.raises(InvalidRequest, match="not a verifier"):
         _package(world, aggregator, project, world.bank_org, tmp_path)
     assert snapshot(world.engine) == before

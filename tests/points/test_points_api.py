@@ -1,4 +1,4 @@
-"""Residents' points over the API: events and replays, the account, redemption, rebates, choices, packaging."""
+"""Residents' points over the API: events, replays, the account, redemption, rebates, choices, packaging."""
 
 from __future__ import annotations
 
@@ -27,25 +27,39 @@ def api(world: World, database_url: str, tmp_path: Path) -> Iterator[Api]:
 
 def _user(world: World, org: int, username: str, kind: str) -> Principal:
     with UnitOfWork(world.engine, world.operator.actor) as tx:
-        identity.create_user(tx, world.operator, organization_id=org, username=username, password=PASSWORD,
-                             role="admin")
+        identity.create_user(
+            tx, world.operator, organization_id=org, username=username, password=PASSWORD, role="admin"
+        )
         tx.commit()
     return Principal(f"user:{username}", org, kind, "admin")
 
 
 def _resident(api: Api, name: str) -> Principal:
-    org = api.ok(api.post("/organizations", {"name": f"Resident {name}", "kind": "individual"},
-                          who=api.world.operator))["id"]
+    org = api.ok(
+        api.post("/organizations", {"name": f"Resident {name}", "kind": "individual"}, who=api.world.operator)
+    )["id"]
     api.ok(api.post(f"/organizations/{org}/region", {"region": "WUHAN"}, who=api.world.operator))
     return _user(api.world, org, f"resident-{name.lower()}", "individual")
 
 
-def _event(who: Principal, event_id: str, behaviour: str = "metro", start: int = 0, minutes: int = 30,
-           **quantity: Any) -> dict[str, Any]:
+def _event(
+    who: Principal,
+    event_id: str,
+    behaviour: str = "metro",
+    start: int = 0,
+    minutes: int = 30,
+    **quantity: Any,
+) -> dict[str, Any]:
     started = MORNING + timedelta(minutes=start)
-    return {"resident_id": who.organization_id, "source": "metro-app", "event_id": event_id,
-            "behaviour": behaviour, "started_at": started.isoformat(),
-            "ended_at": (started + timedelta(minutes=minutes)).isoformat(), **(quantity or {"distance_km": "5"})}
+    return {
+        "resident_id": who.organization_id,
+        "source": "metro-app",
+        "event_id": event_id,
+        "behaviour": behaviour,
+        "started_at": started.isoformat(),
+        "ended_at": (started + timedelta(minutes=minutes)).isoformat(),
+        **(quantity or {"distance_km": "5"}),
+    }
 
 
 def test_a_residents_points_through_the_api(api: Api, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -59,11 +73,17 @@ def test_a_residents_points_through_the_api(api: Api, world: World, monkeypatch:
     fast = api.ok(api.post("/points/events", _event(li, "m2", start=60, minutes=10, distance_km=20), who=op))
     assert (fast["status"], fast["reason"]) == ("refused", "impossible_speed")  # 120 km/h on the metro
     before = snapshot(world.engine)
-    bad = assert_problem(api.post("/points/events", _event(li, "m3", distance_km=0.0001), who=op), 422,
-                         "more than three decimals")
+    bad = assert_problem(
+        api.post("/points/events", _event(li, "m3", distance_km=0.0001), who=op),
+        422,
+        "more than three decimals",
+    )
     assert bad["type"] == "/problems/bad-input"
-    assert_problem(api.post("/points/events", {**_event(li, "m3"), "behaviour": "taxi"}, who=op), 422,
-                   "unknown behaviour 'taxi'")
+    assert_problem(
+        api.post("/points/events", {**_event(li, "m3"), "behaviour": "taxi"}, who=op),
+        422,
+        "unknown behaviour 'taxi'",
+    )
     assert snapshot(world.engine) == before
 
     account = api.ok(api.get(f"/points/residents/{li.organization_id}", who=li))
@@ -71,45 +91,77 @@ def test_a_residents_points_through_the_api(api: Api, world: World, monkeypatch:
     assert [e["status"] for e in account["events"]] == ["refused", "accepted"]
     assert_problem(api.get(f"/points/residents/{li.organization_id}", who=world.buyer), 404)
 
-    api.ok(api.post("/points/catalogue", {"code": "TEA", "name_zh": "茶叶", "name_en": "Tea", "price_g": 1000,
-                                          "stock": 1}, who=op))
+    api.ok(
+        api.post(
+            "/points/catalogue",
+            {"code": "TEA", "name_zh": "茶叶", "name_en": "Tea", "price_g": 1000, "stock": 1},
+            who=op,
+        )
+    )
     assert api.ok(api.get("/public/points/catalogue"))[0]["stock"] == 1
     api.ok(api.post("/points/redemptions", {"resident_id": li.organization_id, "code": "TEA"}, who=li))
-    out = assert_problem(api.post("/points/redemptions", {"resident_id": li.organization_id, "code": "TEA"},
-                                  who=li), 409, "has 0 left")
+    out = assert_problem(
+        api.post("/points/redemptions", {"resident_id": li.organization_id, "code": "TEA"}, who=li),
+        409,
+        "has 0 left",
+    )
     assert out["type"] == "/problems/out-of-stock"
-    rebate = api.ok(api.post("/points/rebates", {"resident_id": li.organization_id, "rebate_fen": 500,
-                                                 "loan_reference": "GL-2024-7"}, who=li))
+    rebate = api.ok(
+        api.post(
+            "/points/rebates",
+            {"resident_id": li.organization_id, "rebate_fen": 500, "loan_reference": "GL-2024-7"},
+            who=li,
+        )
+    )
     assert (rebate["points_g"], rebate["rebate_fen"]) == (2500, 500)  # 5 yuan = 2,500 g
-    short = assert_problem(api.post("/points/rebates", {"resident_id": li.organization_id, "rebate_fen": 500,
-                                                        "loan_reference": "GL-2024-7"}, who=li), 409)
+    short = assert_problem(
+        api.post(
+            "/points/rebates",
+            {"resident_id": li.organization_id, "rebate_fen": 500, "loan_reference": "GL-2024-7"},
+            who=li,
+        ),
+        409,
+    )
     assert short["type"] == "/problems/insufficient-points"
     assert api.ok(api.get(f"/points/residents/{li.organization_id}", who=op))["balance_g"] == 420
 
     # Choices and the public leaderboard.
     board = {"region": "WUHAN", "start": "2024-05-01", "end": "2024-05-31"}
     assert api.ok(api.get("/public/points/leaderboard", **board)) == []
-    api.ok(api.post(f"/points/residents/{li.organization_id}/choices",
-                    {"leaderboard": True, "nickname": "绿色小李", "packaging_consent": True}, who=li))
+    api.ok(
+        api.post(
+            f"/points/residents/{li.organization_id}/choices",
+            {"leaderboard": True, "nickname": "绿色小李", "packaging_consent": True},
+            who=li,
+        )
+    )
     assert api.ok(api.get("/public/points/leaderboard", **board)) == [
-        {"rank": 1, "nickname": "绿色小李", "points_g": 3920}]
+        {"rank": 1, "nickname": "绿色小李", "points_g": 3920}
+    ]
     scheme = api.ok(api.get("/public/points/scheme"))
     assert scheme["methodology"] == "TRAVEL-LOW@1-WUHAN" and scheme["rebate"]["annual_cap_yuan"]["tag"] == "V"
 
     # The aggregator packages Li's accepted metro ride into its project's monitoring report.
     aggregator, project, verifier = travel_project(world, monkeypatch)
     _user(world, aggregator.organization_id, "aggregator-admin", "aggregator")
-    period = {"project_id": project, "period_start": "2024-05-01", "period_end": "2024-05-31",
-              "verifier_organization_id": verifier}
+    period = {
+        "project_id": project,
+        "period_start": "2024-05-01",
+        "period_end": "2024-05-31",
+        "verifier_organization_id": verifier,
+    }
     made = api.ok(api.post("/points/packages", period, who="aggregator-admin", key="package-may"))
     assert (made["events"], made["residents"], made["net_kg"]) == (1, 1, 3)  # 3.92 kg → 3
     assert api.ok(api.post("/points/packages", period, who="aggregator-admin", key="package-may")) == made
     assert_problem(api.post("/points/packages", period, who="aggregator-admin"), 409, "already packaged")
-    report = api.client.get(f"/api/v1/reports/{made['report_id']}/data",
-                            headers=api.headers("aggregator-admin")).text
+    report = api.client.get(
+        f"/api/v1/reports/{made['report_id']}/data", headers=api.headers("aggregator-admin")
+    ).text
     assert report.splitlines()[1] == f"R{li.organization_id},2024-05-01,metro,,50"
-    assert api.ok(api.get(f"/points/packages/{made['id']}", who="aggregator-admin"))["report_id"] == \
-        made["report_id"]
+    assert (
+        api.ok(api.get(f"/points/packages/{made['id']}", who="aggregator-admin"))["report_id"]
+        == made["report_id"]
+    )
     assert_problem(api.get(f"/points/packages/{made['id']}", who=li), 404)
 
     # Expiry: nothing is due now; two years after earning, what is left expires, once.
@@ -132,19 +184,34 @@ def test_bad_requests_name_the_field_and_change_nothing(api: Api, world: World) 
         ("/points/events", {**_event(li, "x"), "distanse_km": "5"}, op, "body.distanse_km"),
         ("/points/events", {**_event(li, "x"), "started_at": "yesterday"}, op, "is not a time"),
         ("/points/events", {**_event(li, "x"), "resident_id": world.owner_org}, op, "not a resident"),
-        ("/points/rebates", {"resident_id": li.organization_id, "rebate_fen": 0, "loan_reference": "L"}, li,
-         "body.rebate_fen"),
-        ("/points/redemptions", {"resident_id": li.organization_id, "code": "NOPE"}, li,
-         "catalogue item 'NOPE' does not exist"),
+        (
+            "/points/rebates",
+            {"resident_id": li.organization_id, "rebate_fen": 0, "loan_reference": "L"},
+            li,
+            "body.rebate_fen",
+        ),
+        (
+            "/points/redemptions",
+            {"resident_id": li.organization_id, "code": "NOPE"},
+            li,
+            "catalogue item 'NOPE' does not exist",
+        ),
         ("/points/residents/{id}/choices", {"leaderboard": True}, li, "a nickname is required"),
-        ("/points/catalogue", {"code": "X", "name_zh": "x", "name_en": "x", "price_g": 0, "stock": 1}, op,
-         "body.price_g"),
+        (
+            "/points/catalogue",
+            {"code": "X", "name_zh": "x", "name_en": "x", "price_g": 0, "stock": 1},
+            op,
+            "body.price_g",
+        ),
         ("/points/expire", {"as_of": "2024-05-01T00:00:00"}, op, "has no UTC offset"),
     ]
     for path, body, who, phrase in cases:
         response = api.post(path.replace("{id}", str(li.organization_id)), body, who=who)
         assert response.status_code in (404, 422), response.text
         assert phrase in response.json()["detail"], response.text
-    assert_problem(api.get("/public/points/leaderboard", region="ATLANTIS", start="2024-05-01",
-                           end="2024-05-31"), 422, "unknown region 'ATLANTIS'")
+    assert_problem(
+        api.get("/public/points/leaderboard", region="ATLANTIS", start="2024-05-01", end="2024-05-31"),
+        422,
+        "unknown region 'ATLANTIS'",
+    )
     assert snapshot(world.engine) == before

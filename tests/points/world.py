@@ -1,4 +1,4 @@
-"""Residents and projects for the points tests: individual organisations, regions, choices, a travel project."""
+"""Residents and projects for the points tests: individuals, regions, choices, a travel project."""
 
 from __future__ import annotations
 
@@ -33,38 +33,61 @@ def make_resident(world: World, name: str) -> tuple[int, Principal]:
 
 def event_rows(engine: Engine) -> list[dict[str, Any]]:
     with engine.connect() as conn:
-        return [dict(r) for r in conn.execute(sa.select(behaviour_events).order_by(behaviour_events.c.id))
-                .mappings()]
+        return [
+            dict(r)
+            for r in conn.execute(sa.select(behaviour_events).order_by(behaviour_events.c.id)).mappings()
+        ]
 
 
-def settle_in(world: World, resident_id: int, *, region: str = "WUHAN", consent: bool = True,
-              nickname: str | None = None) -> None:
+def settle_in(
+    world: World,
+    resident_id: int,
+    *,
+    region: str = "WUHAN",
+    consent: bool = True,
+    nickname: str | None = None,
+) -> None:
     """Place a resident in a region and record its choices (consent to packaging, leaderboard nickname)."""
     with UnitOfWork(world.engine, world.operator.actor) as tx:
         regions.set_region(tx, world.operator, organization_id=resident_id, region=region)
         tx.commit()
     me = Principal("user:resident", resident_id, "individual", "admin")
     with UnitOfWork(world.engine, me.actor) as tx:
-        residents.choose(tx, me, resident_id, packaging_consent=consent, leaderboard=nickname is not None,
-                         nickname=nickname)
+        residents.choose(
+            tx,
+            me,
+            resident_id,
+            packaging_consent=consent,
+            leaderboard=nickname is not None,
+            nickname=nickname,
+        )
         tx.commit()
 
 
-def travel_project(world: World, monkeypatch: pytest.MonkeyPatch, name: str = "Wuhan green travel",
-                   *, region: str = "WUHAN") -> tuple[Principal, int, int]:
+def travel_project(
+    world: World, monkeypatch: pytest.MonkeyPatch, name: str = "Wuhan green travel", *, region: str = "WUHAN"
+) -> tuple[Principal, int, int]:
     """An aggregator's approved TRAVEL-LOW project in a region: (the aggregator, the project, a verifier)."""
     op = world.operator
     with UnitOfWork(world.engine, op.actor) as tx:
         aggregator = identity.create_organization(tx, op, name=f"{name} aggregator", kind="aggregator")["id"]
         verifier = identity.create_organization(tx, op, name=f"{name} verifier", kind="verifier")["id"]
-        declared = declarations.declare(tx, op, name=name, owner_organization_id=aggregator,
-                                        methodology="TRAVEL-LOW@1-WUHAN", region=region,
-                                        design={"participant_count": 2, "consent_recorded": True})["id"]
+        declared = declarations.declare(
+            tx,
+            op,
+            name=name,
+            owner_organization_id=aggregator,
+            methodology="TRAVEL-LOW@1-WUHAN",
+            region=region,
+            design={"participant_count": 2, "consent_recorded": True},
+        )["id"]
         declarations.submit(tx, op, declared)
         declarations.announce(tx, op, declared, days=1)
         tx.commit()
     with monkeypatch.context() as patched:
-        patched.setattr(declarations, "utcnow", lambda: utcnow() + timedelta(days=10))  # the announcement ended
+        patched.setattr(
+            declarations, "utcnow", lambda: utcnow() + timedelta(days=10)
+        )  # the announcement ended
         with UnitOfWork(world.engine, op.actor) as tx:
             project = declarations.approve(tx, op, declared)["project_id"]
             tx.commit()
@@ -81,18 +104,44 @@ def walk_setup(world: World, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     settle_in(world, resident)
     users = {}
     with UnitOfWork(world.engine, world.operator.actor) as tx:
-        for org, kind, name in ((resident, "individual", "resident-walk"),
-                                (aggregator.organization_id, "aggregator", "aggregator-walk")):
+        for org, kind, name in (
+            (resident, "individual", "resident-walk"),
+            (aggregator.organization_id, "aggregator", "aggregator-walk"),
+        ):
             for role, suffix in (("admin", ""), ("viewer", "-viewer")):
-                identity.create_user(tx, world.operator, organization_id=org, username=f"{name}{suffix}",
-                                     password=PASSWORD, role=role)
+                identity.create_user(
+                    tx,
+                    world.operator,
+                    organization_id=org,
+                    username=f"{name}{suffix}",
+                    password=PASSWORD,
+                    role=role,
+                )
                 users[f"{name}{suffix}"] = Principal(f"user:{name}{suffix}", org, kind, role)
-        made = [events.record(tx, world.operator, {
-            "resident_id": resident, "source": "walk", "event_id": f"walk-{minute}", "behaviour": "metro",
-            "started_at": (MORNING + timedelta(minutes=minute)).isoformat(),
-            "ended_at": (MORNING + timedelta(minutes=minute + 30)).isoformat(), "distance_km": "20"},
-            now=RECORDED).row["id"] for minute in (0, 60)]
+        made = [
+            events.record(
+                tx,
+                world.operator,
+                {
+                    "resident_id": resident,
+                    "source": "walk",
+                    "event_id": f"walk-{minute}",
+                    "behaviour": "metro",
+                    "started_at": (MORNING + timedelta(minutes=minute)).isoformat(),
+                    "ended_at": (MORNING + timedelta(minutes=minute + 30)).isoformat(),
+                    "distance_km": "20",
+                },
+                now=RECORDED,
+            ).row["id"]
+            for minute in (0, 60)
+        ]
         tx.commit()
-    return {"resident": users["resident-walk"], "resident_viewer": users["resident-walk-viewer"],
-            "aggregator": users["aggregator-walk"], "aggregator_viewer": users["aggregator-walk-viewer"],
-            "project": project, "verifier": verifier, "reverse": made[0]}
+    return {
+        "resident": users["resident-walk"],
+        "resident_viewer": users["resident-walk-viewer"],
+        "aggregator": users["aggregator-walk"],
+        "aggregator_viewer": users["aggregator-walk-viewer"],
+        "project": project,
+        "verifier": verifier,
+        "reverse": made[0],
+    }

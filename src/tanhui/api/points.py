@@ -1,4 +1,4 @@
-"""Routes for residents' points: behaviour events, balances, redemption, rebates, choices, leaderboard, packaging."""
+"""Routes for residents' points: events, balances, redemption, rebates, choices, leaderboard, packaging."""
 
 from __future__ import annotations
 
@@ -63,8 +63,15 @@ class Event(BaseModel):
 
 
 def _event(row: Any, *, replayed: bool = False) -> Event:
-    return Event.model_validate({**row, "started_at": utc(row["started_at"]), "ended_at": utc(row["ended_at"]),
-                                 "recorded_at": utc(row["recorded_at"]), "replayed": replayed})
+    return Event.model_validate(
+        {
+            **row,
+            "started_at": utc(row["started_at"]),
+            "ended_at": utc(row["ended_at"]),
+            "recorded_at": utc(row["recorded_at"]),
+            "replayed": replayed,
+        }
+    )
 
 
 class Entry(BaseModel):
@@ -200,10 +207,15 @@ class Place(BaseModel):
     points_g: int
 
 
-@router.post("/points/events", status_code=201, response_model=Event, responses=_WRITES,
-             summary="Record a resident's behaviour event (operator, for the sources)")
+@router.post(
+    "/points/events",
+    status_code=201,
+    response_model=Event,
+    responses=_WRITES,
+    summary="Record a resident's behaviour event (operator, for the sources)",
+)
 def record_event(body: EventIn, write: Writer) -> Response:
-    """Judged by the points scheme's rules (duplicate, impossible speed, daily cap): a refused or capped event is
+    """Judged by the scheme's rules (duplicate, impossible speed, daily cap): a refused or capped event is
     recorded with its reason. The same (source, event_id) again returns the first record (`replayed`)."""
 
     def service(tx: UnitOfWork) -> Event:
@@ -213,8 +225,12 @@ def record_event(body: EventIn, write: Writer) -> Response:
     return write.run(body, service)
 
 
-@router.post("/points/events/{event_id}/reverse", response_model=Entry, responses=_WRITES,
-             summary="Take back an event's remaining points (operator)")
+@router.post(
+    "/points/events/{event_id}/reverse",
+    response_model=Entry,
+    responses=_WRITES,
+    summary="Take back an event's remaining points (operator)",
+)
 def reverse_event(event_id: RecordId, body: ReverseIn, write: Writer) -> Response:
     def service(tx: UnitOfWork) -> Entry:
         return _entry(events.reverse(tx, write.principal, event_id, reason=body.reason))
@@ -222,8 +238,12 @@ def reverse_event(event_id: RecordId, body: ReverseIn, write: Writer) -> Respons
     return write.run(body, service, status_code=200)
 
 
-@router.post("/points/expire", response_model=Expiry, responses=_WRITES,
-             summary="Expire the points due (operator; idempotent)")
+@router.post(
+    "/points/expire",
+    response_model=Expiry,
+    responses=_WRITES,
+    summary="Expire the points due (operator; idempotent)",
+)
 def expire(body: ExpireIn, write: Writer) -> Response:
     def service(tx: UnitOfWork) -> Expiry:
         done = ledger.expire(tx, write.principal, body.as_of)
@@ -232,8 +252,13 @@ def expire(body: ExpireIn, write: Writer) -> Response:
     return write.run(body, service, status_code=200)
 
 
-@router.post("/points/catalogue", status_code=201, response_model=Item, responses=_WRITES,
-             summary="Add a reward to the catalogue (operator)")
+@router.post(
+    "/points/catalogue",
+    status_code=201,
+    response_model=Item,
+    responses=_WRITES,
+    summary="Add a reward to the catalogue (operator)",
+)
 def add_item(body: ItemIn, write: Writer) -> Response:
     def service(tx: UnitOfWork) -> Item:
         return Item.model_validate(redemption.add_item(tx, write.principal, **body.model_dump()))
@@ -241,8 +266,12 @@ def add_item(body: ItemIn, write: Writer) -> Response:
     return write.run(body, service)
 
 
-@router.post("/points/catalogue/{code}/restock", response_model=Item, responses=_WRITES,
-             summary="Add stock to a reward (operator)")
+@router.post(
+    "/points/catalogue/{code}/restock",
+    response_model=Item,
+    responses=_WRITES,
+    summary="Add stock to a reward (operator)",
+)
 def restock(code: Annotated[str, Path(max_length=40)], body: RestockIn, write: Writer) -> Response:
     def service(tx: UnitOfWork) -> Item:
         return Item.model_validate(redemption.restock(tx, write.principal, code, added=body.added))
@@ -250,8 +279,13 @@ def restock(code: Annotated[str, Path(max_length=40)], body: RestockIn, write: W
     return write.run(body, service, status_code=200)
 
 
-@router.post("/points/redemptions", status_code=201, response_model=Redemption, responses=_WRITES,
-             summary="Exchange points for a catalogue reward (the resident)")
+@router.post(
+    "/points/redemptions",
+    status_code=201,
+    response_model=Redemption,
+    responses=_WRITES,
+    summary="Exchange points for a catalogue reward (the resident)",
+)
 def redeem(body: RedeemIn, write: Writer) -> Response:
     def service(tx: UnitOfWork) -> Redemption:
         return _redemption(redemption.redeem_item(tx, write.principal, **body.model_dump()))
@@ -259,10 +293,15 @@ def redeem(body: RedeemIn, write: Writer) -> Response:
     return write.run(body, service)
 
 
-@router.post("/points/rebates", status_code=201, response_model=Redemption, responses=_WRITES,
-             summary="Turn points into green-loan interest rebate (the resident)")
+@router.post(
+    "/points/rebates",
+    status_code=201,
+    response_model=Redemption,
+    responses=_WRITES,
+    summary="Turn points into green-loan interest rebate (the resident)",
+)
 def rebate(body: RebateIn, write: Writer) -> Response:
-    """1,000 g of points = 2 yuan, at most 2,000 yuan per calendar year (Wuhan scheme); a request that would pass
+    """1,000 g of points = 2 yuan, at most 2,000 yuan a calendar year (Wuhan); a request that would pass
     the cap is refused whole (`rebate-cap-reached`, with `remaining_fen`)."""
 
     def service(tx: UnitOfWork) -> Redemption:
@@ -271,8 +310,12 @@ def rebate(body: RebateIn, write: Writer) -> Response:
     return write.run(body, service)
 
 
-@router.post("/points/residents/{resident_id}/choices", response_model=Choices, responses=_WRITES,
-             summary="Opt in or out of the leaderboard and of packaging (the resident)")
+@router.post(
+    "/points/residents/{resident_id}/choices",
+    response_model=Choices,
+    responses=_WRITES,
+    summary="Opt in or out of the leaderboard and of packaging (the resident)",
+)
 def choose(resident_id: RecordId, body: ChoicesIn, write: Writer) -> Response:
     def service(tx: UnitOfWork) -> Choices:
         return Choices.model_validate(residents.choose(tx, write.principal, resident_id, **body.model_dump()))
@@ -280,8 +323,13 @@ def choose(resident_id: RecordId, body: ChoicesIn, write: Writer) -> Response:
     return write.run(body, service, status_code=200)
 
 
-@router.post("/points/packages", status_code=201, response_model=Package, responses=_WRITES,
-             summary="Package residents' travel into the aggregator's TRAVEL-LOW report")
+@router.post(
+    "/points/packages",
+    status_code=201,
+    response_model=Package,
+    responses=_WRITES,
+    summary="Package residents' travel into the aggregator's TRAVEL-LOW report",
+)
 def package(request: Request, body: PackageIn, write: Writer) -> Response:
     """Every fully accepted, unreversed and not yet packaged travel event of the project region's consenting
     residents in the period becomes the report's monitoring data; each event is packaged once, ever."""
@@ -293,14 +341,19 @@ def package(request: Request, body: PackageIn, write: Writer) -> Response:
     return write.run(body, service)
 
 
-@router.get("/points/packages/{package_id}", summary="One travel package", responses=problem_responses(401, 404))
+@router.get(
+    "/points/packages/{package_id}", summary="One travel package", responses=problem_responses(401, 404)
+)
 def get_package(request: Request, package_id: RecordId, caller: Caller) -> Package:
     with reading(engine_of(request)) as conn:
         return _package(packaging.get_package(conn, caller, package_id))
 
 
-@router.get("/points/residents/{resident_id}", summary="A resident's points account (the resident, operator)",
-            responses=problem_responses(401, 404, 422))
+@router.get(
+    "/points/residents/{resident_id}",
+    summary="A resident's points account (the resident, operator)",
+    responses=problem_responses(401, 404, 422),
+)
 def account(request: Request, resident_id: RecordId, caller: Caller) -> Account:
     """Balance, this year's rebate, choices, and the latest 100 entries, events and redemptions."""
     if not caller.may_read(resident_id):
@@ -309,12 +362,14 @@ def account(request: Request, resident_id: RecordId, caller: Caller) -> Account:
         ledger.resident(conn, resident_id)
         year = utcnow().astimezone(scheme().timezone).year
         return Account(
-            resident_id=resident_id, balance_g=ledger.balance(conn, resident_id),
+            resident_id=resident_id,
+            balance_g=ledger.balance(conn, resident_id),
             rebate_fen_this_year=redemption.rebated_fen(conn, resident_id, year),
             choices=Choices.model_validate(residents.settings_of(conn, resident_id)),
             entries=[_entry(r) for r in ledger.entries(conn, resident_id)],
             events=[_event(r) for r in events.events_of(conn, resident_id)],
-            redemptions=[_redemption(r) for r in redemption.redemptions_of(conn, resident_id)])
+            redemptions=[_redemption(r) for r in redemption.redemptions_of(conn, resident_id)],
+        )
 
 
 @router.get("/public/points/scheme", summary="The points rules: factors, caps, speeds, expiry, rebate")
@@ -329,10 +384,18 @@ def catalogue(request: Request) -> list[Item]:
         return [Item.model_validate(row) for row in redemption.items(conn)]
 
 
-@router.get("/public/points/leaderboard", summary="Opted-in residents of a region ranked for a period",
-            responses=problem_responses(422))
-def leaderboard(request: Request, region: Annotated[str, Query(max_length=12)], start: date, end: date,
-                limit: Annotated[int, Query(ge=1, le=100)] = 100) -> list[Place]:
+@router.get(
+    "/public/points/leaderboard",
+    summary="Opted-in residents of a region ranked for a period",
+    responses=problem_responses(422),
+)
+def leaderboard(
+    request: Request,
+    region: Annotated[str, Query(max_length=12)],
+    start: date,
+    end: date,
+    limit: Annotated[int, Query(ge=1, le=100)] = 100,
+) -> list[Place]:
     """Nicknames and points only; residents who did not opt in never appear."""
     with reading(engine_of(request)) as conn:
         board = residents.leaderboard(conn, region=region, start=start, end=end, limit=limit)

@@ -11,19 +11,24 @@ from tanhui.cli.context import fail, operator_work, print_json, registry, state,
 from tanhui.points import imports, ledger, residents
 from tanhui.points.scheme import scheme
 
-points = typer.Typer(no_args_is_help=True,
-                     help="Residents' points / 居民碳积分: scheme, record, balance, expire, leaderboard.")
+points = typer.Typer(
+    no_args_is_help=True, help="Residents' points / 居民碳积分: scheme, record, balance, expire, leaderboard."
+)
 
 
 @points.command("scheme")
 def show_scheme() -> None:
-    """The points rules as JSON: factors, daily caps, speeds, expiry, rebate, each with tag and source / 积分规则."""
+    """The points rules as JSON: factors, caps, speeds, expiry, rebate, with tags and sources / 积分规则."""
     print_json(scheme().describe())
 
 
 @points.command("record")
-def record(ctx: typer.Context, file: Path = typer.Argument(..., metavar="FILE.csv", exists=True, dir_okay=False,
-                                                            help="Columns: " + ", ".join(imports.COLUMNS))) -> None:
+def record(
+    ctx: typer.Context,
+    file: Path = typer.Argument(
+        ..., metavar="FILE.csv", exists=True, dir_okay=False, help="Columns: " + ", ".join(imports.COLUMNS)
+    ),
+) -> None:
     """Record a source's behaviour events; a bad row records nothing / 导入低碳行为记录.
 
     Replayed (source, event_id) pairs are skipped as already recorded; refused and capped events are recorded
@@ -41,36 +46,53 @@ def record(ctx: typer.Context, file: Path = typer.Argument(..., metavar="FILE.cs
 
 
 @points.command("balance")
-def balance(ctx: typer.Context, resident: int = typer.Argument(..., metavar="RESIDENT",
-                                                               help="The resident's organisation id.")) -> None:
+def balance(
+    ctx: typer.Context,
+    resident: int = typer.Argument(..., metavar="RESIDENT", help="The resident's organisation id."),
+) -> None:
     """A resident's balance and latest ledger entries / 积分余额与流水."""
     with registry(ctx).connect() as conn:
         ledger.resident(conn, resident)
         held = ledger.balance(conn, resident)
-        rows = [(e["id"], e["kind"], e["amount_g"], e["balance_after_g"], e["created_at"]) for e in
-                ledger.entries(conn, resident, limit=20)]
+        rows = [
+            (e["id"], e["kind"], e["amount_g"], e["balance_after_g"], e["created_at"])
+            for e in ledger.entries(conn, resident, limit=20)
+        ]
     state(ctx).out.print(f"resident {resident}: {held:,} gCO2e of points")
-    state(ctx).out.print(table("Latest entries / 最近流水", ["# entry", "kind", "g", "balance g", "at (UTC)"], rows))
+    state(ctx).out.print(
+        table("Latest entries / 最近流水", ["# entry", "kind", "g", "balance g", "at (UTC)"], rows)
+    )
 
 
 @points.command("expire")
-def expire(ctx: typer.Context, as_of: datetime | None = typer.Option(
-        None, "--as-of", help="Expire what is due by this time (UTC unless an offset is given); default now.",
-        formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"])) -> None:
+def expire(
+    ctx: typer.Context,
+    as_of: datetime | None = typer.Option(
+        None,
+        "--as-of",
+        help="Expire what is due by this time (UTC unless an offset is given); default now.",
+        formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"],
+    ),
+) -> None:
     """Expire every points lot that is due, oldest first; running it again expires nothing more / 积分到期."""
     moment = None if as_of is None else as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
     with operator_work(ctx) as (tx, operator):
         done = ledger.expire(tx, operator, moment)
         tx.commit()
-    state(ctx).out.print(f"expired {done.lots} lot(s), {done.points_g:,} g of points of {done.residents} "
-                         f"resident(s)" + (f", due by {moment.isoformat()}" if moment else ""))
+    state(ctx).out.print(
+        f"expired {done.lots} lot(s), {done.points_g:,} g of points of {done.residents} "
+        f"resident(s)" + (f", due by {moment.isoformat()}" if moment else "")
+    )
 
 
 @points.command("leaderboard")
-def leaderboard(ctx: typer.Context, region: str = typer.Option(..., "--region", help="Region code, e.g. WUHAN."),
-                start: datetime = typer.Option(..., "--from", formats=["%Y-%m-%d"], help="First local day."),
-                end: datetime = typer.Option(..., "--to", formats=["%Y-%m-%d"], help="Last local day."),
-                as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def leaderboard(
+    ctx: typer.Context,
+    region: str = typer.Option(..., "--region", help="Region code, e.g. WUHAN."),
+    start: datetime = typer.Option(..., "--from", formats=["%Y-%m-%d"], help="First local day."),
+    end: datetime = typer.Option(..., "--to", formats=["%Y-%m-%d"], help="Last local day."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
     """Opted-in residents of a region ranked by the points of the period / 低碳排行榜 (nicknames only)."""
     first, last = date.fromordinal(start.toordinal()), date.fromordinal(end.toordinal())
     with registry(ctx).connect() as conn:

@@ -1,4 +1,4 @@
-"""How one behaviour event is judged: its input checked, the fraud rules applied, its points computed (pure)."""
+"""How one behaviour event is judged: input checked, fraud rules applied, points computed (pure)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ ACCEPTED, CAPPED, REFUSED = "accepted", "capped", "refused"
 STATUSES = (ACCEPTED, CAPPED, REFUSED)
 DUPLICATE, IMPOSSIBLE_SPEED, DAILY_CAP = "duplicate", "impossible_speed", "daily_cap"
 REASONS = (DUPLICATE, IMPOSSIBLE_SPEED, DAILY_CAP)
-# Quantities are kept in thousandths of their unit (metres, watt-hours, a thousandth of a trip): exact integers.
+# Quantities are kept in thousandths of their unit (metres, watt-hours, 1/1000 trip): exact integers.
 MILLI = 1000
 # Beyond these an input is a unit or typing mistake: a day's travel, a year of a household's electricity.
 _LONGEST_KM = Decimal(2000)
@@ -77,7 +77,9 @@ def _thousandths(raw: Any, what: str, unit: str, largest: Decimal) -> int:
         raise BadInput(f"{what} must be above 0 and at most {largest} {unit}, not {raw}")
     thousandths = number * MILLI
     if thousandths != thousandths.to_integral_value():
-        raise BadInput(f"{what} {raw} has more than three decimals; the points ledger keeps thousandths of a {unit}")
+        raise BadInput(
+            f"{what} {raw} has more than three decimals; the points ledger keeps thousandths of a {unit}"
+        )
     return int(thousandths)
 
 
@@ -108,7 +110,9 @@ def check_event(scheme: Scheme, raw: Mapping[str, Any], *, now: datetime) -> Eve
     behaviour = scheme.behaviour(str(raw.get("behaviour") or ""))
     started, ended = _time(raw.get("started_at"), "started_at"), _time(raw.get("ended_at"), "ended_at")
     if ended <= started:
-        raise BadInput(f"the event ends ({ended.isoformat()}) before or when it starts ({started.isoformat()})")
+        raise BadInput(
+            f"the event ends ({ended.isoformat()}) before or when it starts ({started.isoformat()})"
+        )
     if ended - started > _LONGEST_EVENT and behaviour.travel:
         raise BadInput(f"a trip lasts at most {_LONGEST_EVENT.days} days")
     if ended > now:
@@ -120,18 +124,34 @@ def check_event(scheme: Scheme, raw: Mapping[str, Any], *, now: datetime) -> Eve
             raise BadInput(f"distance_km is required for {behaviour.name}")
         if saved is not None:
             raise BadInput(f"saved_kwh is for electricity saving, not {behaviour.name}")
-        return Event(resident, source, event_id, behaviour, started, ended,
-                     _thousandths(distance, "distance_km", "km", _LONGEST_KM), None)
+        return Event(
+            resident,
+            source,
+            event_id,
+            behaviour,
+            started,
+            ended,
+            _thousandths(distance, "distance_km", "km", _LONGEST_KM),
+            None,
+        )
     if saved is None:
         raise BadInput(f"saved_kwh is required for {behaviour.name}")
     if distance is not None:
         raise BadInput(f"distance_km is for travel, not {behaviour.name}")
-    return Event(resident, source, event_id, behaviour, started, ended, None,
-                 _thousandths(saved, "saved_kwh", "kWh", _LARGEST_KWH))
+    return Event(
+        resident,
+        source,
+        event_id,
+        behaviour,
+        started,
+        ended,
+        None,
+        _thousandths(saved, "saved_kwh", "kWh", _LARGEST_KWH),
+    )
 
 
 def points_of(behaviour: Behaviour, counted_milli: int) -> int:
-    """Points for a counted quantity: quantity × factor in exact gCO2e, rounded DOWN to a whole gram, per event.
+    """Points for a counted quantity: quantity × factor in exact gCO2e, rounded DOWN to grams, per event.
 
     Down, because a point must never stand for more reduction than the methodology gives: one Wuhan bus trip
     (212.5 g) earns 212 g; 3.7 metro km (290.08 g) earn 290 g.
@@ -148,26 +168,41 @@ def too_fast(event: Event) -> str | None:
     speed = Fraction(event.distance_m, MILLI) / (seconds / 3600)
     if speed <= Fraction(limit.value):
         return None
-    return (f"{Decimal(event.distance_m) / MILLI} km in {seconds} s is {float(speed):.1f} km/h, above the "
-            f"{limit.value} km/h a {event.behaviour.name} ride can average")
+    return (
+        f"{Decimal(event.distance_m) / MILLI} km in {seconds} s is {float(speed):.1f} km/h, above the "
+        f"{limit.value} km/h a {event.behaviour.name} ride can average"
+    )
 
 
 def decide(event: Event, *, used_milli: int, duplicate_of: int | None) -> Decision:
-    """Apply the rules in order: duplicate, impossible speed, daily cap (``used_milli``: counted so far today)."""
+    """Apply the rules in order: duplicate, impossible speed, daily cap (``used_milli``: counted today)."""
     behaviour = event.behaviour
     if duplicate_of is not None:
-        return Decision(REFUSED, 0, 0, DUPLICATE, f"overlaps event {duplicate_of} of the same resident and "
-                                                  f"behaviour")
+        return Decision(
+            REFUSED, 0, 0, DUPLICATE, f"overlaps event {duplicate_of} of the same resident and behaviour"
+        )
     fast = too_fast(event)
     if fast is not None:
         return Decision(REFUSED, 0, 0, IMPOSSIBLE_SPEED, fast)
     cap = int(behaviour.daily_cap.value * MILLI)
     room = cap - used_milli
     if room <= 0:
-        return Decision(REFUSED, 0, 0, DAILY_CAP, f"the daily cap of {behaviour.daily_cap.value} "
-                                                  f"{behaviour.daily_cap.unit} is already reached")
+        return Decision(
+            REFUSED,
+            0,
+            0,
+            DAILY_CAP,
+            f"the daily cap of {behaviour.daily_cap.value} {behaviour.daily_cap.unit} is already reached",
+        )
     if event.quantity_milli <= room:
-        return Decision(ACCEPTED, event.quantity_milli, points_of(behaviour, event.quantity_milli), None, None)
-    return Decision(CAPPED, room, points_of(behaviour, room), DAILY_CAP,
-                    f"counted {Decimal(room) / MILLI} of {Decimal(event.quantity_milli) / MILLI} "
-                    f"{behaviour.daily_cap.unit}: the daily cap is {behaviour.daily_cap.value}")
+        return Decision(
+            ACCEPTED, event.quantity_milli, points_of(behaviour, event.quantity_milli), None, None
+        )
+    return Decision(
+        CAPPED,
+        room,
+        points_of(behaviour, room),
+        DAILY_CAP,
+        f"counted {Decimal(room) / MILLI} of {Decimal(event.quantity_milli) / MILLI} "
+        f"{behaviour.daily_cap.unit}: the daily cap is {behaviour.daily_cap.value}",
+    )

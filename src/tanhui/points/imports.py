@@ -16,7 +16,16 @@ from tanhui.points.scheme import scheme
 from tanhui.types import utcnow
 from tanhui.unit_of_work import UnitOfWork
 
-COLUMNS = ("resident_id", "source", "event_id", "behaviour", "started_at", "ended_at", "distance_km", "saved_kwh")
+COLUMNS = (
+    "resident_id",
+    "source",
+    "event_id",
+    "behaviour",
+    "started_at",
+    "ended_at",
+    "distance_km",
+    "saved_kwh",
+)
 _REQUIRED = COLUMNS[:6]
 _SHOWN_ERRORS = 20
 
@@ -28,8 +37,10 @@ def parse(text: str) -> list[dict[str, Any]]:
     missing = [name for name in _REQUIRED if name not in header]
     unknown = [name for name in header if name not in COLUMNS]
     if missing or unknown:
-        raise BadInput(f"events file: columns must be {', '.join(COLUMNS)} (distance_km or saved_kwh may be "
-                       f"empty); missing {', '.join(missing) or 'none'}, unknown {', '.join(unknown) or 'none'}")
+        raise BadInput(
+            f"events file: columns must be {', '.join(COLUMNS)} (distance_km or saved_kwh may be "
+            f"empty); missing {', '.join(missing) or 'none'}, unknown {', '.join(unknown) or 'none'}"
+        )
     rows, errors = [], []
     for number, raw in enumerate(reader, start=2):  # line 1 is the header
         cells = {(k or "").strip(): (v or "").strip() for k, v in raw.items() if k is not None}
@@ -47,7 +58,9 @@ def parse(text: str) -> list[dict[str, Any]]:
     return rows
 
 
-def record_file(tx: UnitOfWork, principal: Principal, text: str, *, now: datetime | None = None) -> Counter[str]:
+def record_file(
+    tx: UnitOfWork, principal: Principal, text: str, *, now: datetime | None = None
+) -> Counter[str]:
     """Record every event of the file in this unit of work; how many were accepted, capped, refused, replayed.
 
     Rows are checked before any is recorded, so a bad file names all its bad rows; a row refused while

@@ -1,4 +1,4 @@
-"""Redeeming points: catalogue items (a points price, limited stock) and the Wuhan loan-interest rebate (capped yearly).
+"""Redeeming points: catalogue items (points price, stock) and the Wuhan loan-interest rebate (capped yearly).
 
 Lock order: the resident's balance row, then the catalogue item, then the journal head.  Every redemption of
 a resident holds its balance row, so two rebates of one year cannot both fit under the cap.
@@ -53,8 +53,9 @@ def items(conn: Connection) -> Sequence[RowMapping]:
     return conn.execute(select(points_catalogue).order_by(points_catalogue.c.code)).mappings().all()
 
 
-def add_item(tx: UnitOfWork, principal: Principal, *, code: str, name_zh: str, name_en: str, price_g: int,
-             stock: int) -> RowMapping:
+def add_item(
+    tx: UnitOfWork, principal: Principal, *, code: str, name_zh: str, name_en: str, price_g: int, stock: int
+) -> RowMapping:
     """The operator adds a reward to the catalogue at a points price with its stock."""
     principal.require_operator("manage the points catalogue")
     checked = text(code, "code", limit=40)
@@ -63,10 +64,18 @@ def add_item(tx: UnitOfWork, principal: Principal, *, code: str, name_zh: str, n
         raise Conflict(f"catalogue item {checked!r} exists already")
     now = utcnow()
     tx.entry("points.item_added", code=checked)
-    return tx.insert(points_catalogue, {
-        "code": checked, "name_zh": text(name_zh, "name_zh"), "name_en": text(name_en, "name_en"),
-        "price_g": _whole(price_g, "price_g", _LARGEST_PRICE),
-        "stock": _whole(stock, "stock", _LARGEST_STOCK, smallest=0), "created_at": now, "updated_at": now})
+    return tx.insert(
+        points_catalogue,
+        {
+            "code": checked,
+            "name_zh": text(name_zh, "name_zh"),
+            "name_en": text(name_en, "name_en"),
+            "price_g": _whole(price_g, "price_g", _LARGEST_PRICE),
+            "stock": _whole(stock, "stock", _LARGEST_STOCK, smallest=0),
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
 
 
 def restock(tx: UnitOfWork, principal: Principal, code: str, *, added: int) -> RowMapping:
@@ -74,12 +83,22 @@ def restock(tx: UnitOfWork, principal: Principal, code: str, *, added: int) -> R
     row = item(tx.conn, code, lock=True)
     count = _whole(added, "added", _LARGEST_STOCK)
     tx.entry("points.item_restocked", code=code, added=count)
-    return tx.update(points_catalogue, points_catalogue.c.id == row["id"],
-                     {"stock": points_catalogue.c.stock + count, "updated_at": utcnow()})[0]
+    return tx.update(
+        points_catalogue,
+        points_catalogue.c.id == row["id"],
+        {"stock": points_catalogue.c.stock + count, "updated_at": utcnow()},
+    )[0]
 
 
-def redeem_item(tx: UnitOfWork, principal: Principal, *, resident_id: int, code: str, quantity: int,
-                now: datetime | None = None) -> RowMapping:
+def redeem_item(
+    tx: UnitOfWork,
+    principal: Principal,
+    *,
+    resident_id: int,
+    code: str,
+    quantity: int,
+    now: datetime | None = None,
+) -> RowMapping:
     """The resident exchanges points for ``quantity`` of an item; refused, changing nothing, beyond stock or
     balance."""
     principal.require_acts_for(resident_id, f"the points of resident {resident_id}")
@@ -91,26 +110,48 @@ def redeem_item(tx: UnitOfWork, principal: Principal, *, resident_id: int, code:
     reward = item(tx.conn, code, lock=True)
     if reward["stock"] < count:
         raise OutOfStock(f"catalogue item {code!r} has {reward['stock']} left; {count} asked")
-    redemption = tx.insert(points_redemptions, {
-        "resident_id": resident_id, "kind": "catalogue", "item_id": reward["id"], "quantity": count,
-        "rebate_fen": None, "rebate_year": None, "loan_reference": None, "points_g": reward["price_g"] * count,
-        "created_at": now})
-    tx.update(points_catalogue, points_catalogue.c.id == reward["id"],
-              {"stock": points_catalogue.c.stock - count, "updated_at": now})
+    redemption = tx.insert(
+        points_redemptions,
+        {
+            "resident_id": resident_id,
+            "kind": "catalogue",
+            "item_id": reward["id"],
+            "quantity": count,
+            "rebate_fen": None,
+            "rebate_year": None,
+            "loan_reference": None,
+            "points_g": reward["price_g"] * count,
+            "created_at": now,
+        },
+    )
+    tx.update(
+        points_catalogue,
+        points_catalogue.c.id == reward["id"],
+        {"stock": points_catalogue.c.stock - count, "updated_at": now},
+    )
     ledger.spend(tx, resident_id, redemption["points_g"], now, redemption_id=redemption["id"])
     return redemption
 
 
 def rebated_fen(conn: Connection, resident_id: int, year: int) -> int:
     """Loan-interest rebate the resident has had in a calendar year, in fen."""
-    value = conn.execute(select(func.coalesce(func.sum(points_redemptions.c.rebate_fen), 0))
-                         .where(points_redemptions.c.resident_id == resident_id,
-                                points_redemptions.c.rebate_year == year)).scalar()
+    value = conn.execute(
+        select(func.coalesce(func.sum(points_redemptions.c.rebate_fen), 0)).where(
+            points_redemptions.c.resident_id == resident_id, points_redemptions.c.rebate_year == year
+        )
+    ).scalar()
     return int(value or 0)
 
 
-def rebate(tx: UnitOfWork, principal: Principal, *, resident_id: int, rebate_fen: int, loan_reference: str,
-           now: datetime | None = None) -> RowMapping:
+def rebate(
+    tx: UnitOfWork,
+    principal: Principal,
+    *,
+    resident_id: int,
+    rebate_fen: int,
+    loan_reference: str,
+    now: datetime | None = None,
+) -> RowMapping:
     """The resident turns points into interest rebate on a green loan: 1,000 g = 2 yuan, ≤ 2,000 yuan a
     calendar year (the resident's local year), refused whole when it would cross the cap."""
     principal.require_acts_for(resident_id, f"the points of resident {resident_id}")
@@ -120,8 +161,10 @@ def rebate(tx: UnitOfWork, principal: Principal, *, resident_id: int, rebate_fen
     reference = text(loan_reference, "loan_reference", limit=100)
     grams = fen * rules.grams_per_fen
     if grams.denominator != 1:
-        raise InvalidRequest(f"{fen} fen cost {float(grams)} g of points; ask for whole grams "
-                             f"({Fraction(1, 1) / rules.grams_per_fen} fen per g)")
+        raise InvalidRequest(
+            f"{fen} fen cost {float(grams)} g of points; ask for whole grams "
+            f"({Fraction(1, 1) / rules.grams_per_fen} fen per g)"
+        )
     now = now or utcnow()
     year = now.astimezone(scheme().timezone).year
     tx.entry("points.rebated", resident_id=resident_id, rebate_fen=fen, year=year)
@@ -132,14 +175,35 @@ def rebate(tx: UnitOfWork, principal: Principal, *, resident_id: int, rebate_fen
         raise RebateCapReached(
             f"resident {resident_id} has had {done / 100:.2f} yuan of rebate in {year}; {fen / 100:.2f} more "
             f"would pass the cap of {rules.annual_cap_yuan.value} yuan a year (at most {left / 100:.2f} yuan "
-            "remain)", remaining_fen=left)
-    redemption = tx.insert(points_redemptions, {
-        "resident_id": resident_id, "kind": "loan_rebate", "item_id": None, "quantity": None, "rebate_fen": fen,
-        "rebate_year": year, "loan_reference": reference, "points_g": int(grams), "created_at": now})
+            "remain)",
+            remaining_fen=left,
+        )
+    redemption = tx.insert(
+        points_redemptions,
+        {
+            "resident_id": resident_id,
+            "kind": "loan_rebate",
+            "item_id": None,
+            "quantity": None,
+            "rebate_fen": fen,
+            "rebate_year": year,
+            "loan_reference": reference,
+            "points_g": int(grams),
+            "created_at": now,
+        },
+    )
     ledger.spend(tx, resident_id, int(grams), now, redemption_id=redemption["id"])
     return redemption
 
 
 def redemptions_of(conn: Connection, resident_id: int, *, limit: int = 100) -> Sequence[RowMapping]:
-    return conn.execute(select(points_redemptions).where(points_redemptions.c.resident_id == resident_id)
-                        .order_by(points_redemptions.c.id.desc()).limit(limit)).mappings().all()
+    return (
+        conn.execute(
+            select(points_redemptions)
+            .where(points_redemptions.c.resident_id == resident_id)
+            .order_by(points_redemptions.c.id.desc())
+            .limit(limit)
+        )
+        .mappings()
+        .all()
+    )

@@ -26,13 +26,25 @@ def settings_of(conn: Connection, resident_id: int) -> dict[str, Any]:
     """The resident's choices; a resident who never chose is off the leaderboard and has not consented."""
     row = read_one(conn, resident_settings, resident_settings.c.resident_id == resident_id)
     if row is None:
-        return {"resident_id": resident_id, "leaderboard": False, "nickname": None, "packaging_consent": False,
-                "updated_at": None}
+        return {
+            "resident_id": resident_id,
+            "leaderboard": False,
+            "nickname": None,
+            "packaging_consent": False,
+            "updated_at": None,
+        }
     return dict(row)
 
 
-def choose(tx: UnitOfWork, principal: Principal, resident_id: int, *, leaderboard: bool | None = None,
-           nickname: str | None = None, packaging_consent: bool | None = None) -> RowMapping:
+def choose(
+    tx: UnitOfWork,
+    principal: Principal,
+    resident_id: int,
+    *,
+    leaderboard: bool | None = None,
+    nickname: str | None = None,
+    packaging_consent: bool | None = None,
+) -> RowMapping:
     """The resident opts in or out of the leaderboard (shown only under a nickname) and of packaging.
 
     Opting out takes effect at once: the leaderboard is computed from these choices at every read.
@@ -48,14 +60,20 @@ def choose(tx: UnitOfWork, principal: Principal, resident_id: int, *, leaderboar
     }
     if values["leaderboard"] and not values["nickname"]:
         raise InvalidRequest("a nickname is required to appear on the leaderboard (your name is never shown)")
-    tx.entry("points.choices", resident_id=resident_id, leaderboard=values["leaderboard"],
-             packaging_consent=values["packaging_consent"])
+    tx.entry(
+        "points.choices",
+        resident_id=resident_id,
+        leaderboard=values["leaderboard"],
+        packaging_consent=values["packaging_consent"],
+    )
     if current["updated_at"] is None:
         return tx.insert(resident_settings, {"resident_id": resident_id, **values})
     return tx.update(resident_settings, resident_settings.c.resident_id == resident_id, values)[0]
 
 
-def leaderboard(conn: Connection, *, region: str, start: date, end: date, limit: int = 100) -> list[dict[str, Any]]:
+def leaderboard(
+    conn: Connection, *, region: str, start: date, end: date, limit: int = 100
+) -> list[dict[str, Any]]:
     """Opted-in residents of a region ranked by points earned from events of the period's local days.
 
     Only nicknames and totals are shown; residents who did not opt in never appear, and reversed events do not
@@ -63,22 +81,38 @@ def leaderboard(conn: Connection, *, region: str, start: date, end: date, limit:
     """
     find_region(region)
     if end < start or (end - start).days >= _LONGEST_PERIOD_DAYS:
-        raise InvalidRequest(f"a leaderboard period runs from start to end within {_LONGEST_PERIOD_DAYS} days, "
-                             f"not {start}..{end}")
+        raise InvalidRequest(
+            f"a leaderboard period runs from start to end within {_LONGEST_PERIOD_DAYS} days, "
+            f"not {start}..{end}"
+        )
     total = func.sum(behaviour_events.c.points_g).label("points_g")
     rows = conn.execute(
         select(resident_settings.c.nickname, total)
         .select_from(behaviour_events)
-        .join(resident_settings, and_(resident_settings.c.resident_id == behaviour_events.c.resident_id,
-                                      resident_settings.c.leaderboard.is_(True)))
-        .join(organization_regions, and_(organization_regions.c.organization_id == behaviour_events.c.resident_id,
-                                         organization_regions.c.region == region))
-        .where(behaviour_events.c.status != REFUSED, behaviour_events.c.day.between(start, end),
-               ~ledger.reversed_event(behaviour_events.c.id))
+        .join(
+            resident_settings,
+            and_(
+                resident_settings.c.resident_id == behaviour_events.c.resident_id,
+                resident_settings.c.leaderboard.is_(True),
+            ),
+        )
+        .join(
+            organization_regions,
+            and_(
+                organization_regions.c.organization_id == behaviour_events.c.resident_id,
+                organization_regions.c.region == region,
+            ),
+        )
+        .where(
+            behaviour_events.c.status != REFUSED,
+            behaviour_events.c.day.between(start, end),
+            ~ledger.reversed_event(behaviour_events.c.id),
+        )
         .group_by(behaviour_events.c.resident_id, resident_settings.c.nickname)
         .having(total > 0)
         .order_by(total.desc(), resident_settings.c.nickname)
-        .limit(limit)).all()
+        .limit(limit)
+    ).all()
     ranked: list[dict[str, Any]] = []
     for position, (nickname, points) in enumerate(rows, start=1):
         rank = ranked[-1]["rank"] if ranked and ranked[-1]["points_g"] == points else position

@@ -1,4 +1,4 @@
-"""Points tables: behaviour events, the points ledger (balances, lots, entries), catalogue, redemptions, packages.
+"""Points tables: behaviour events, the ledger (balances, lots, entries), catalogue, redemptions, packages.
 
 The database keeps the invariants: a (source, event id) is recorded once (``uq_behaviour_events_source``);
 a balance and every lot's remainder are never negative (CHECKs); entries, events, redemptions and packages
@@ -33,7 +33,8 @@ ENTRY_KINDS = ("earn", "expire", "redeem", "reverse")
 REDEMPTION_KINDS = ("catalogue", "loan_rebate")
 
 behaviour_events = Table(
-    "behaviour_events", metadata,
+    "behaviour_events",
+    metadata,
     Column("id", Id, primary_key=True),
     Column("resident_id", Id, ForeignKey("organizations.id"), nullable=False),
     Column("source", String(40), nullable=False),
@@ -58,14 +59,17 @@ behaviour_events = Table(
     CheckConstraint(f"reason IS NULL OR {one_of('reason', REASONS)}", name="reason"),
     CheckConstraint("(status = 'accepted') = (reason IS NULL)", name="reasoned"),
     CheckConstraint("started_at < ended_at", name="times"),
-    CheckConstraint("quantity_milli > 0 AND counted_milli >= 0 AND counted_milli <= quantity_milli "
-                    "AND points_g >= 0", name="amounts"),
+    CheckConstraint(
+        "quantity_milli > 0 AND counted_milli >= 0 AND counted_milli <= quantity_milli AND points_g >= 0",
+        name="amounts",
+    ),
     CheckConstraint("status <> 'refused' OR (counted_milli = 0 AND points_g = 0)", name="refused"),
 )
 
 # One row per resident: the balance the ledger's entries sum to, never below zero.
 points_balances = Table(
-    "points_balances", metadata,
+    "points_balances",
+    metadata,
     Column("resident_id", Id, ForeignKey("organizations.id"), primary_key=True),
     Column("balance_g", BigInteger, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
@@ -74,7 +78,8 @@ points_balances = Table(
 
 # Each earning is a lot that expires as a whole; redemptions take from the lot that expires first.
 points_lots = Table(
-    "points_lots", metadata,
+    "points_lots",
+    metadata,
     Column("id", Id, primary_key=True),
     Column("resident_id", Id, ForeignKey("organizations.id"), nullable=False),
     Column("event_id", Id, ForeignKey("behaviour_events.id"), nullable=False, unique=True),
@@ -88,7 +93,8 @@ points_lots = Table(
 )
 
 points_catalogue = Table(
-    "points_catalogue", metadata,
+    "points_catalogue",
+    metadata,
     Column("id", Id, primary_key=True),
     Column("code", String(40), nullable=False, unique=True),
     Column("name_zh", String(200), nullable=False),
@@ -102,7 +108,8 @@ points_catalogue = Table(
 )
 
 points_redemptions = Table(
-    "points_redemptions", metadata,
+    "points_redemptions",
+    metadata,
     Column("id", Id, primary_key=True),
     Column("resident_id", Id, ForeignKey("organizations.id"), nullable=False, index=True),
     Column("kind", String(12), nullable=False),
@@ -117,12 +124,16 @@ points_redemptions = Table(
     CheckConstraint(one_of("kind", REDEMPTION_KINDS), name="kind"),
     CheckConstraint("points_g > 0", name="points"),
     CheckConstraint("(kind = 'catalogue') = (item_id IS NOT NULL AND quantity > 0)", name="item"),
-    CheckConstraint("(kind = 'loan_rebate') = (rebate_fen > 0 AND rebate_year IS NOT NULL "
-                    "AND loan_reference IS NOT NULL)", name="rebate"),
+    CheckConstraint(
+        "(kind = 'loan_rebate') = (rebate_fen > 0 AND rebate_year IS NOT NULL "
+        "AND loan_reference IS NOT NULL)",
+        name="rebate",
+    ),
 )
 
 points_entries = Table(
-    "points_entries", metadata,
+    "points_entries",
+    metadata,
     Column("id", Id, primary_key=True),
     Column("resident_id", Id, ForeignKey("organizations.id"), nullable=False, index=True),
     Column("kind", String(10), nullable=False),
@@ -143,7 +154,8 @@ points_entries = Table(
 
 # Whether a resident is shown on the leaderboard (under a nickname) and consents to packaging.
 resident_settings = Table(
-    "resident_settings", metadata,
+    "resident_settings",
+    metadata,
     Column("resident_id", Id, ForeignKey("organizations.id"), primary_key=True),
     Column("leaderboard", Boolean, nullable=False),
     Column("nickname", String(40)),
@@ -153,7 +165,8 @@ resident_settings = Table(
 )
 
 travel_packages = Table(
-    "travel_packages", metadata,
+    "travel_packages",
+    metadata,
     Column("id", Id, primary_key=True),
     Column("aggregator_organization_id", Id, ForeignKey("organizations.id"), nullable=False, index=True),
     Column("project_id", Id, ForeignKey("projects.id"), nullable=False, index=True),
@@ -170,11 +183,18 @@ travel_packages = Table(
 )
 
 packaged_events = Table(
-    "packaged_events", metadata,
+    "packaged_events",
+    metadata,
     Column("event_id", Id, ForeignKey("behaviour_events.id"), primary_key=True),
     Column("package_id", Id, ForeignKey("travel_packages.id"), nullable=False, index=True),
     Column("resident_id", Id, ForeignKey("organizations.id"), nullable=False),
 )
 
-APPEND_ONLY = ("behaviour_events", "points_entries", "points_redemptions", "travel_packages", "packaged_events")
+APPEND_ONLY = (
+    "behaviour_events",
+    "points_entries",
+    "points_redemptions",
+    "travel_packages",
+    "packaged_events",
+)
 NO_DELETE = ("points_balances", "points_lots", "points_catalogue", "resident_settings")
