@@ -163,6 +163,8 @@ def test_a_residents_points_through_the_api(api: Api, world: World, monkeypatch:
         == made["report_id"]
     )
     assert_problem(api.get(f"/points/packages/{made['id']}", who=li), 404)
+    mine = api.ok(api.get(f"/points/residents/{li.organization_id}", who=li))["events"]
+    assert [(e["event_id"], e["package_id"]) for e in mine] == [("m2", None), ("m1", made["id"])]
 
     # Expiry: nothing is due now; two years after earning, what is left expires, once.
     assert api.ok(api.post("/points/expire", {}, who=op)) == {"lots": 0, "points_g": 0, "residents": 0}

@@ -60,6 +60,7 @@ class Event(BaseModel):
     detail: str | None
     recorded_at: datetime
     replayed: bool = False
+    package_id: int | None = Field(None, description="the travel package whose report claims it, if any")
 
 
 def _event(row: Any, *, replayed: bool = False) -> Event:

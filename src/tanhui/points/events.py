@@ -163,10 +163,12 @@ def reverse(
 
 
 def events_of(conn: Connection, resident_id: int, *, limit: int = 100) -> Sequence[RowMapping]:
-    """The resident's latest events, newest first, refused and capped ones with their reasons."""
+    """The resident's latest events, newest first, refused and capped ones with their reasons, and the travel
+    package (if any) whose report claims each one's reduction."""
     return (
         conn.execute(
-            select(behaviour_events)
+            select(behaviour_events, packaged_events.c.package_id)
+            .outerjoin(packaged_events, packaged_events.c.event_id == behaviour_events.c.id)
             .where(behaviour_events.c.resident_id == resident_id)
             .order_by(behaviour_events.c.id.desc())
             .limit(limit)
