@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import func, select
@@ -162,8 +161,8 @@ def rebate(
     grams = fen * rules.grams_per_fen
     if grams.denominator != 1:
         raise InvalidRequest(
-            f"{fen} fen cost {float(grams)} g of points; ask for whole grams "
-            f"({Fraction(1, 1) / rules.grams_per_fen} fen per g)"
+            f"{fen} fen would cost {float(grams)} g of points, not whole grams; ask for a multiple of "
+            f"{grams.denominator} fen"
         )
     now = now or utcnow()
     year = now.astimezone(scheme().timezone).year
