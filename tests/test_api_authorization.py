@@ -18,6 +18,7 @@ from tanhui.types import utcnow
 from tanhui.unit_of_work import UnitOfWork
 from tests.factories import PASSWORD, World, snapshot
 from tests.mrv.test_mrv_registry import SiteSpec, register, write_report
+from tests.points.world import walk_setup
 from tests.projects.test_mrv_reports import upload as mrv_upload
 from tests.test_api_support import Api, assert_problem, serving
 
@@ -104,6 +105,10 @@ def test_every_write_endpoint_checks_who_acts(api: Api, world: World, subtests: 
     made: dict[str, int] = {}
     life = _lifecycle(world, tmp_path / "data", viewers, monkeypatch)
     verifier = life["verifier"]
+    points = walk_setup(world, monkeypatch)
+    resident, aggregator = points["resident"], points["aggregator"]
+    viewers |= {resident.organization_id: points["resident_viewer"],
+                aggregator.organization_id: points["aggregator_viewer"]}
     retire_account = {"organization_id": world.owner_org, "kind": "retirement", "name": "owner retirement"}
     cases = [
         Case("/organizations", world.operator, world.owner, lambda: {"name": "Org new", "kind": "buyer"}),
@@ -181,6 +186,27 @@ def test_every_write_endpoint_checks_who_acts(api: Api, world: World, subtests: 
             "from_account_id": world.owner_account, "to_account_id": world.buyer_account, "quantity": 10}),
         Case("/cross-regional-transfers/{transfer_id}/decide", world.operator, world.owner,
              lambda: {"approve": True}, lambda: f"/cross-regional-transfers/{made['crossing']}/decide"),
+        Case("/points/events", world.operator, world.owner, lambda: {
+            "resident_id": resident.organization_id, "source": "walk", "event_id": "walk-new",
+            "behaviour": "bus",
+            "started_at": "2024-05-03T08:00:00+08:00", "ended_at": "2024-05-03T08:30:00+08:00",
+            "distance_km": "4"}),
+        Case("/points/events/{event_id}/reverse", world.operator, world.owner, lambda: {"reason": "car GPS"},
+             lambda: f"/points/events/{points['reverse']}/reverse"),
+        Case("/points/expire", world.operator, world.owner, lambda: {"as_of": "2025-01-01T00:00:00+00:00"}),
+        Case("/points/catalogue", world.operator, world.owner, lambda: {
+            "code": "WALK", "name_zh": "步行奖", "name_en": "Walk prize", "price_g": 100, "stock": 1}),
+        Case("/points/catalogue/{code}/restock", world.operator, world.owner, lambda: {"added": 1},
+             lambda: "/points/catalogue/WALK/restock"),
+        Case("/points/redemptions", resident, world.owner, lambda: {
+            "resident_id": resident.organization_id, "code": "WALK"}),
+        Case("/points/rebates", resident, world.owner, lambda: {
+            "resident_id": resident.organization_id, "rebate_fen": 100, "loan_reference": "GL-walk"}),
+        Case("/points/residents/{resident_id}/choices", resident, world.owner, lambda: {"leaderboard": False},
+             lambda: f"/points/residents/{resident.organization_id}/choices"),
+        Case("/points/packages", aggregator, world.owner, lambda: {
+            "project_id": points["project"], "period_start": "2024-05-01", "period_end": "2024-05-31",
+            "verifier_organization_id": points["verifier"]}),
         Case("/methodologies/{reference}/publish", world.operator, world.owner, lambda: None,
              lambda: "/methodologies/TRAVEL-LOW@1-SHENZHEN/publish"),
         Case("/methodologies/{reference}/supersede", world.operator, world.owner, lambda: {"by": "PV-DIST@1-EC2023"},

@@ -22,6 +22,7 @@ from tanhui.api import (
     models,
     mrv,
     organizations,
+    points,
     problems,
     projects,
     public,
@@ -65,7 +66,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     docs.install(app)
 
     api = APIRouter(prefix=API_PREFIX)
-    for module in (auth, organizations, accounts, projects, acts, public, methodologies, lifecycle, compliance, mrv):
+    for module in (auth, organizations, accounts, projects, acts, public, methodologies, lifecycle, compliance, mrv,
+                   points):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(problems.router)

@@ -16,6 +16,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tanhui.api.idempotency import IdempotencyKeyReused
 from tanhui.errors import ALL_ERRORS, NotAuthenticated, NotFound, TanhuiError
+from tanhui.points.ledger import InsufficientPoints
+from tanhui.points.redemption import OutOfStock, RebateCapReached
 from tanhui.projects.lifecycle import IllegalTransition
 from tanhui.regions.offsetting import OffsetRefused
 from tanhui.regions.transfers import TransferRefused
@@ -89,6 +91,11 @@ _DESCRIPTIONS = {
     "cross-regional-transfer": "The credits were issued outside the receiving organisation's region, which "
                                "refuses them or admits them only with its operator's approval (request that with "
                                "`POST /api/v1/cross-regional-transfers`). Nothing was changed.",
+    "insufficient-points": "The resident's points balance (gCO2e, unexpired) does not cover the redemption. "
+                           "Nothing was changed.",
+    "out-of-stock": "The catalogue reward has fewer items left than asked. Nothing was changed.",
+    "rebate-cap-reached": "The loan-interest rebate would pass the yearly cap per resident; `remaining_fen` says "
+                          "how much of this calendar year's cap is left. Nothing was changed.",
     "idempotency-key-reused": "The `Idempotency-Key` was first used with another method, path or body. A "
                               "key names one request; replaying it returns the first result, so use a new "
                               "key for a new request.",
@@ -98,7 +105,7 @@ _DESCRIPTIONS = {
     "internal-error": "An unexpected error; it was logged. Nothing about it is shown here.",
 }
 _ERRORS: tuple[type[TanhuiError], ...] = (*ALL_ERRORS, IdempotencyKeyReused, IllegalTransition, OffsetRefused,
-                                         TransferRefused)
+                                         TransferRefused, InsufficientPoints, OutOfStock, RebateCapReached)
 CATALOGUE: dict[str, _Kind] = {e.code: _Kind(e.status, e.title, _DESCRIPTIONS[e.code]) for e in _ERRORS}
 CATALOGUE |= {
     "malformed-json": _Kind(400, "The body is not valid JSON", _DESCRIPTIONS["malformed-json"]),

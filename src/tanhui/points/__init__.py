@@ -1,0 +1,1 @@
+"""Residents' points: behaviour events → integer gCO2e, a separate points ledger, redemption, packaging."""
