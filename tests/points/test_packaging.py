@@ -61,12 +61,14 @@ def test_packaging_known_answer_each_event_once(
     with world.engine.connect() as conn:
         report = reports.get_report(conn, int(str(made["report_id"])))
         assert conn.execute(sa.select(sa.func.count()).select_from(packaged_events)).scalar() == 14
+        content, media_type = reports.monitoring_data(tmp_path, conn, report)
     assert (report["status"], report["methodology"], report["net_kg"]) == (
         "submitted",
         "TRAVEL-LOW@1-WUHAN",
         15,
     )
-    data = reports.monitoring_data(tmp_path, report).decode()
+    assert media_type.startswith("text/csv")
+    data = content.decode()
     assert data.splitlines() == [
         "participant_id,date,mode,trips,km",
         f"R{resident},2024-05-01,bus,10,",
