@@ -1,5 +1,12 @@
 """Every table of the platform, imported in one place so the metadata and migrations see them all."""
 
+from tanhui.accounts.tables import (
+    carbon_holders,
+    energy_records,
+    holder_economics,
+    holder_meters,
+    industry_benchmarks,
+)
 from tanhui.api.idempotency import idempotency_keys
 from tanhui.identity.tables import api_keys, instance_secrets, login_failures, organizations, users
 from tanhui.journal.tables import journal_entries, journal_head
@@ -36,7 +43,8 @@ JOURNALED = (organizations, users, api_keys, accounts, projects, acts, issuances
              retirements, cancellations, meters, monitoring_reports, report_sites, energy_claims, claimed_days,
              declarations, declaration_events, public_comments, submitted_reports, submitted_report_days,
              compliance_obligations, compliance_surrenders, organization_regions, cross_regional_transfers,
-             methodology_versions, declaration_attachments)
+             methodology_versions, declaration_attachments, carbon_holders, holder_economics, energy_records,
+             holder_meters, industry_benchmarks)
 
 __all__ = [
     "JOURNALED",
@@ -45,6 +53,7 @@ __all__ = [
     "api_keys",
     "blocks",
     "cancellations",
+    "carbon_holders",
     "claimed_days",
     "compliance_obligations",
     "compliance_surrenders",
@@ -52,7 +61,11 @@ __all__ = [
     "declaration_attachments", "declaration_events",
     "declarations",
     "energy_claims",
+    "energy_records",
+    "holder_economics",
+    "holder_meters",
     "idempotency_keys",
+    "industry_benchmarks",
     "instance_secrets",
     "issuances",
     "journal_entries",
