@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import io
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
+from pathlib import Path
 
+import polars as pl
 import pytest
 from openpyxl import Workbook
 
-from tanhui.accounts import importing, register
+from tanhui.accounts import importing, meter_feed, register
 from tanhui.accounts.periods import Period
 from tanhui.accounts.profiles import compute_benchmarks, credit_profile, statement
 from tanhui.errors import BadInput, Conflict, InvalidRequest, PermissionDenied
@@ -184,3 +186,46 @@ def test_xlsx_import_with_date_cells(world: World) -> None:
     with pytest.raises(BadInput, match="row 5, column quantity") as raised:
         _import(world, "records", data.getvalue(), "records.xlsx")
     assert "row 2" in raised.value.detail  # the rows already imported are duplicates now
+
+
+def _intervals(path: Path) -> Path:
+    """A verify output's intervals.parquet: meter M1 over local 31 Jan 23:00 - 1 Feb 01:00, and meter M9."""
+    start = datetime(2023, 1, 31, 15, 0, tzinfo=UTC)  # 23:00 in Shanghai
+    ts = [start + timedelta(minutes=15 * i) for i in range(8)]
+    frame = pl.DataFrame({
+        "meter_id": ["M1"] * 8 + ["M9"],
+        "ts": ts + [start],
+        "kwh": [1.25] * 9,
+        "flags": [[]] * 3 + [["gap"]] + [[]] * 5,
+        "accepted_kwh": [1.25, 1.25, 1.25, 0.0, 1.25, 1.25, 1.25, 1.25, 1.25],
+    }, schema_overrides={"ts": pl.Datetime("us", "UTC"), "flags": pl.List(pl.String)})
+    frame.write_parquet(path / "intervals.parquet")
+    return path
+
+
+def test_meter_months_from_a_verify_output(quzhou: World, tmp_path: Path) -> None:
+    world = quzhou
+    holder_id = _id(world, "QZ-002")
+    with UnitOfWork(world.engine, world.operator.actor) as tx:
+        register.link_meter(tx, world.operator, holder_id=holder_id, meter_id="M1")
+        tx.commit()
+    out = _intervals(tmp_path)
+    with UnitOfWork(world.engine, world.operator.actor) as tx:
+        ids = meter_feed.feed(tx, world.operator, out)
+        tx.commit()
+    assert len(ids) == 2  # January's last hour and February's first; M9 is linked to no holder
+    with world.engine.connect() as conn:
+        jan = statement(conn, holder_id, Period.parse("2023-01")).accounting
+        feb = statement(conn, holder_id, Period.parse("2023-02")).accounting
+    fed = [line for line in jan.lines if line.record.source == "mrv:M1"]
+    # 23:00-24:00 local: 4 intervals, one flagged: 3 × 1.25 = 3.75 kWh; × 0.4974 = 1.86525 → 2 kg
+    assert [(str(line.record.quantity), line.record.period_start, line.kg) for line in fed] == [
+        ("3.75", date(2023, 1, 31), 2)]
+    # 00:00-01:00 on 1 Feb: 4 × 1.25 = 5 kWh; × 0.4974 = 2.487 → 2 kg
+    assert [(str(line.record.quantity), line.record.metered) for line in feb.lines] == [("5", True)]
+    before = snapshot(world.engine)
+    with UnitOfWork(world.engine, world.operator.actor) as tx, pytest.raises(Conflict, match="already fed"):
+        meter_feed.feed(tx, world.operator, out)
+    assert snapshot(world.engine) == before
+    with UnitOfWork(world.engine, world.operator.actor) as tx, pytest.raises(Conflict, match="already feeds"):
+        register.link_meter(tx, world.operator, holder_id=_id(world, "QZ-001"), meter_id="M1")
