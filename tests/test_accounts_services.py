@@ -194,7 +194,7 @@ def _intervals(path: Path) -> Path:
     ts = [start + timedelta(minutes=15 * i) for i in range(8)]
     frame = pl.DataFrame({
         "meter_id": ["M1"] * 8 + ["M9"],
-        "ts": ts + [start],
+        "ts": [*ts, start],
         "kwh": [1.25] * 9,
         "flags": [[]] * 3 + [["gap"]] + [[]] * 5,
         "accepted_kwh": [1.25, 1.25, 1.25, 0.0, 1.25, 1.25, 1.25, 1.25, 1.25],
