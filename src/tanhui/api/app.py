@@ -15,6 +15,7 @@ from tanhui.api import (
     accounts,
     acts,
     auth,
+    carbon_accounts,
     compliance,
     docs,
     lifecycle,
@@ -65,7 +66,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     docs.install(app)
 
     api = APIRouter(prefix=API_PREFIX)
-    for module in (auth, organizations, accounts, projects, acts, public, methodologies, lifecycle, compliance, mrv):
+    for module in (auth, organizations, accounts, projects, acts, public, methodologies, lifecycle, compliance, mrv,
+                   carbon_accounts):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(problems.router)
