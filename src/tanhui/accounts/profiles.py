@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
@@ -179,3 +181,20 @@ def compute_benchmarks(tx: UnitOfWork, principal: Principal, year: int) -> list[
     found = population_benchmarks(tx.conn, year)
     save(tx, principal, found, "computed")
     return found
+
+
+def plain(value: Any) -> Any:
+    """Fractions as exact text ("20759/75000"), dates as ISO text: a profile as JSON loses nothing."""
+    if isinstance(value, Fraction):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return value
+
+
+def profile_json(profile: CreditProfile) -> dict[str, Any]:
+    return {k: plain(v) for k, v in dataclasses.asdict(profile).items()}

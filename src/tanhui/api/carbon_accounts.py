@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import date, datetime
-from fractions import Fraction
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response, UploadFile
@@ -15,8 +14,7 @@ from tanhui.accounts import importing, register
 from tanhui.accounts.benchmarks import listed
 from tanhui.accounts.evaluation import schemes
 from tanhui.accounts.periods import Period
-from tanhui.accounts.profile import CreditProfile
-from tanhui.accounts.profiles import compute_benchmarks, credit_profile, statement
+from tanhui.accounts.profiles import compute_benchmarks, credit_profile, plain, profile_json, statement
 from tanhui.api import models
 from tanhui.api.deps import engine_of, reading
 from tanhui.api.problems import problem_responses
@@ -110,23 +108,6 @@ class Benchmarks(BaseModel):
     items: list[dict[str, Any]]
 
 
-def _plain(value: Any) -> Any:
-    """Fractions as exact text ("83036/300000") beside nothing lossy; dates as ISO text."""
-    if isinstance(value, Fraction):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    return value
-
-
-def profile_json(profile: CreditProfile) -> dict[str, Any]:
-    return {k: _plain(v) for k, v in dataclasses.asdict(profile).items()}
-
-
 def _holder(conn: Any, holder_id: int) -> Holder:
     found = register.holder(conn, holder_id)
     return Holder.model_validate({**found, "created_at": utc(found["created_at"]),
@@ -139,7 +120,7 @@ def _readable(conn: Any, caller: Principal, holder_id: int) -> None:
 
 
 def _written(row: Any, key: str = "id") -> Written:
-    return Written(id=row[key], row={k: _plain(utc(v) if isinstance(v, datetime) else v) for k, v in row.items()})
+    return Written(id=row[key], row={k: plain(utc(v) if isinstance(v, datetime) else v) for k, v in row.items()})
 
 
 @router.post("/holders", status_code=201, response_model=Holder, responses=_WRITES,
@@ -215,7 +196,7 @@ def get_accounting(request: Request, holder_id: RecordId, period: PeriodText, ca
             "green_electricity_deducted_kg": done.green_deducted_kg,
             "green_electricity_unused_kg": done.green_unused_kg,
             "retired_offsets_kg": done.retired_offsets_kg, "monthly_kg": dict(done.monthly_kg),
-            "lines": done.breakdown(), "factors": [_plain(dataclasses.asdict(f)) for f in done.factors]}
+            "lines": done.breakdown(), "factors": [plain(dataclasses.asdict(f)) for f in done.factors]}
 
 
 @router.get("/holders/{holder_id}/profile", summary="The carbon credit profile: accounting, label, grade, rating",
