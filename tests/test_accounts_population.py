@@ -45,7 +45,9 @@ def _population(seed: int, holders: int) -> tuple[list[dict[str, Any]], list[dic
                 records.append({"holder_id": holder_id, "energy_type": code, "unit": unit,
                                 "year": rng.choice([2022, 2023]), "month": month,
                                 "area": rng.choice([people[-1]["area"], "transport"]),
-                                "quantity_milli": rng.choice([rng.randrange(0, high), 150, 500])})
+                                # 150 and 500 thousandths make exact halves; 10¹⁵ (10¹² units, the most a
+                                # record may hold) needs HUGEINT arithmetic
+                                "quantity_milli": rng.choice([rng.randrange(0, high), 150, 500, 10**15])})
     return people, records
 
 

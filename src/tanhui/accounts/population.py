@@ -5,7 +5,8 @@ same factors and schemes, in integer arithmetic (HUGEINT) so that it agrees with
 
 - records carry quantities in thousandths of their unit (``quantity_milli``); each (energy type, unit, year,
   province) gets its factor as an exact fraction num/den of kgCO2 per unit, and a record's emission is
-  ⌊(2·q·num + 1000·den) / (2·1000·den)⌋, its exact value rounded half up;
+  ⌊(2·q·num + 1000·den) / (2·1000·den)⌋, its exact value rounded half up (in BIGINT while the product fits,
+  else HUGEINT);
 - green electricity counts against the electricity of the same holder, area and month;
 - money is in whole yuan (10k yuan × 10⁴), so an intensity ratio E₁/VA₁ ÷ E₂/VA₂ is E₁·VA₂ / (VA₁·E₂) and a
   threshold a/b is compared as E₁·VA₂·b ≤ a·VA₁·E₂, never in floating point;
@@ -30,20 +31,27 @@ from tanhui.accounts.energy import ENERGY_TYPES, QUANTITY_SCALE
 from tanhui.accounts.evaluation import Dimension, Scheme, scheme
 from tanhui.accounts.factors import record_factor
 
-YUAN_PER_10K = 10_000
+BIGINT_MAX = 2**63 - 1
 
 
 def factor_table(keys: Sequence[tuple[str, str, int, str]]) -> pa.Table:
     """num/den kgCO2 per unit for each (energy type, unit, year, province), from the reference files."""
     rows: dict[str, list[Any]] = {k: [] for k in ("energy_type", "unit", "year", "province", "num", "den",
-                                                  "scope", "kg_per_unit")}
+                                                  "bigint_below", "scope", "kg_per_unit")}
     for code, unit, year, province in sorted(set(keys)):
         factor = record_factor(code, unit, year=year, province=province).kg_per_unit
+        num, den = factor.numerator, factor.denominator
+        assert 2 * QUANTITY_SCALE * den < BIGINT_MAX, (code, factor)
+        # The largest quantity whose 2·q·num + 1000·den stays within BIGINT (the emission itself always fits).
+        below = (BIGINT_MAX - QUANTITY_SCALE * den) // (2 * num) if num else BIGINT_MAX
         for name, value in (("energy_type", code), ("unit", unit), ("year", year), ("province", province),
-                            ("num", str(factor.numerator)), ("den", str(factor.denominator)),
+                            ("num", num), ("den", den), ("bigint_below", below),
                             ("scope", ENERGY_TYPES[code].scope), ("kg_per_unit", float(factor))):
             rows[name].append(value)
-    return pa.table(rows)
+    return pa.table(rows, schema=pa.schema([
+        ("energy_type", pa.string()), ("unit", pa.string()), ("year", pa.int32()), ("province", pa.string()),
+        ("num", pa.int64()), ("den", pa.int64()), ("bigint_below", pa.int64()), ("scope", pa.string()),
+        ("kg_per_unit", pa.float64())]))
 
 
 def _bound(step_bound: Fraction) -> tuple[int, int]:
@@ -94,10 +102,12 @@ def _sql() -> str:
         "carbon": (f"CASE WHEN {k[1]} > 0 THEN {k[0]} END", k[1]),
     }
     return f"""
-WITH rec AS (
-    SELECT r.holder_id, r.area, r.month, r.energy_type, r.quantity_milli::HUGEINT AS q, f.scope,
-           (2 * r.quantity_milli::HUGEINT * f.num::HUGEINT + {QUANTITY_SCALE} * f.den::HUGEINT)
-               // (2 * {QUANTITY_SCALE} * f.den::HUGEINT) AS kg
+WITH rec AS MATERIALIZED (  -- computed once: the CTEs below read it three times
+    SELECT r.holder_id, r.area, r.month, r.energy_type, r.quantity_milli AS q, f.scope,
+           CASE WHEN r.quantity_milli <= f.bigint_below  -- the product fits in BIGINT: much faster
+                THEN (2 * r.quantity_milli * f.num + {QUANTITY_SCALE} * f.den) // (2 * {QUANTITY_SCALE} * f.den)
+                ELSE ((2 * r.quantity_milli::HUGEINT * f.num + {QUANTITY_SCALE} * f.den)
+                      // (2 * {QUANTITY_SCALE} * f.den))::BIGINT END AS kg
     FROM records r JOIN holders h USING (holder_id)
     JOIN factors f ON f.energy_type = r.energy_type AND f.unit = r.unit AND f.year = r.year
                    AND f.province = h.province
