@@ -16,6 +16,7 @@ from tanhui.accounts.periods import Period
 from tanhui.accounts.profiles import compute_benchmarks, credit_profile, statement
 from tanhui.errors import BadInput, Conflict, InvalidRequest, PermissionDenied
 from tanhui.identity import services as identity
+from tanhui.journal.audit import verify
 from tanhui.unit_of_work import UnitOfWork
 from tests.factories import World, snapshot
 
@@ -102,6 +103,8 @@ def test_a_credit_profile_by_hand(quzhou: World) -> None:
     assert (profile.data_quality.months_covered, profile.data_quality.months_in_period) == (2, 12)
     assert {f.name for f in profile.factors} >= {"grid:zhejiang:2023", "fuel:natural_gas:NCV"}
     assert profile.industry_code == "C3011" and profile.region_code == "QUZHOU"
+    report = verify(world.engine)  # every carbon-account write is in the journal, and the journal matches
+    assert report.ok, report.problems
 
 
 def test_bad_rows_are_named_and_nothing_is_imported(quzhou: World) -> None:
