@@ -91,11 +91,13 @@ def test_the_columnar_path_agrees_with_the_exact_functions() -> None:
 
     columnar_bench = {(b["industry"], b["region"]): b for b in benchmarks_of_population(holders_table,
                                                                                       records_table).to_pylist()}
-    for key, bench in benches.items():
+    assert len(columnar_bench) == len(benches) + len(regions)
+    for key, bench in [*benches.items(), *((("*", region), b) for region, b in regions.items())]:
         assert bench is not None
         got = columnar_bench[key]
         assert got["n"] == bench.holders
-        assert Fraction(got["median_kg"] * 10, got["median_va"]) == bench.median
+        for name in ("p10", "p25", "median", "p75", "p90"):
+            assert Fraction(got[f"{name}_kg"] * 10, got[f"{name}_va"]) == getattr(bench, name), (key, name)
         assert Fraction(got["sum_kg"] * 10, got["sum_va"]) == bench.average
 
     outcomes = {"grade": 0, "label": 0, "rating": 0}

@@ -32,6 +32,8 @@ from tanhui.accounts.evaluation import Dimension, Scheme, scheme
 from tanhui.accounts.factors import record_factor
 
 BIGINT_MAX = 2**63 - 1
+YUAN_PER_10K = 10_000
+PERCENTILE_COLUMNS = (("p10", 10), ("p25", 25), ("median", 50), ("p75", 75), ("p90", 90))
 
 
 def factor_table(keys: Sequence[tuple[str, str, int, str]]) -> pa.Table:
@@ -144,10 +146,11 @@ ranked AS (
            count(*) OVER (PARTITION BY industry, region) AS n
     FROM accounted WHERE va_yuan > 0 AND industry IS NOT NULL
 ),
-bench AS (
+bench AS (  -- nearest rank ⌈p·n/100⌉ of each percentile, as the (kg, yuan) of the holder at that rank
     SELECT industry, region, any_value(n) AS n, sum(kg) AS sum_kg, sum(va_yuan) AS sum_va,
-           any_value(kg) FILTER (rank = (50 * n + 99) // 100) AS median_kg,
-           any_value(va_yuan) FILTER (rank = (50 * n + 99) // 100) AS median_va
+           {", ".join(f"any_value(kg) FILTER (rank = greatest(1, ({p} * n + 99) // 100)) AS {name}_kg, "
+                      f"any_value(va_yuan) FILTER (rank = greatest(1, ({p} * n + 99) // 100)) AS {name}_va"
+                      for name, p in PERCENTILE_COLUMNS)}
     FROM ranked GROUP BY industry, region
 ),
 whole AS (
@@ -182,17 +185,25 @@ def evaluate_population(holders: Any, records: Any, *, threads: int | None = Non
 
 
 def benchmarks_of_population(holders: Any, records: Any) -> pa.Table:
-    """The population's benchmark inputs per industry and region: n, Σ kg, Σ yuan and the median holder."""
+    """Per industry and region, and per region over all industries (``*``): n, Σ kg, Σ yuan and the
+    (kg, yuan) of the holder at each percentile's nearest rank."""
     conn = duckdb.connect()
     try:
-        conn.register("holders", holders)
+        conn.register("given", holders)
         conn.register("records", records)
         keys = conn.execute("SELECT DISTINCT r.energy_type, r.unit, r.year::INTEGER, h.province FROM records r "
-                            "JOIN holders h USING (holder_id)").fetchall()
+                            "JOIN given h USING (holder_id)").fetchall()
         conn.register("factors", factor_table(keys))
         body = _sql().split("SELECT h.holder_id")[0]
-        return conn.sql(body + "SELECT industry, region, n, sum_kg::BIGINT AS sum_kg, sum_va::BIGINT AS sum_va, "
-                                   "median_kg::BIGINT AS median_kg, median_va::BIGINT AS median_va FROM bench "
-                                   "ORDER BY industry, region").to_arrow_table()
+        pairs = ", ".join(f"{name}_kg::BIGINT AS {name}_kg, {name}_va::BIGINT AS {name}_va"
+                          for name, _ in PERCENTILE_COLUMNS)
+        parts = []
+        for industry in ("industry", "'*'"):  # the second pass puts every holder in the region's "*"
+            conn.execute(f"CREATE OR REPLACE TEMP VIEW holders AS SELECT * REPLACE ({industry} AS industry) "
+                         f"FROM given")
+            parts.append(conn.sql(f"{body} SELECT industry, region, n, sum_kg::BIGINT AS sum_kg, "
+                                  f"sum_va::BIGINT AS sum_va, {pairs} FROM bench ORDER BY industry, region")
+                         .to_arrow_table())
+        return pa.concat_tables(parts)
     finally:
         conn.close()

@@ -10,16 +10,18 @@ from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pyarrow as pa
 from sqlalchemy import func, or_, select
 from sqlalchemy.engine import Connection, RowMapping
 
 from tanhui.accounts.accounting import Accounting, account, intensity, province_factors
-from tanhui.accounts.benchmarks import WHOLE_REGION, Benchmark, benchmark_of, save, stored
-from tanhui.accounts.energy import EnergyRecord
+from tanhui.accounts.benchmarks import WHOLE_REGION, Benchmark, save, stored
+from tanhui.accounts.energy import QUANTITY_SCALE, EnergyRecord
 from tanhui.accounts.evaluation import Standing, evaluate
 from tanhui.accounts.factors import province_of
 from tanhui.accounts.holders import industry_division
 from tanhui.accounts.periods import Period
+from tanhui.accounts.population import PERCENTILE_COLUMNS, YUAN_PER_10K, benchmarks_of_population
 from tanhui.accounts.profile import CreditProfile, DataQuality
 from tanhui.accounts.register import holder as find_holder
 from tanhui.accounts.tables import carbon_holders, energy_records, holder_economics
@@ -153,26 +155,48 @@ def credit_profile(connection: Connection, holder_id: int, period: Period) -> Cr
 
 
 def population_benchmarks(conn: Connection, year: int) -> list[Benchmark]:
-    """Benchmarks of the platform's own population: holders with the year's value added, by industry division
-    and region, and each region over all its industries (industry "*")."""
+    """Benchmarks of the platform's own population, by the columnar path (`population`): holders with an
+    industry and the year's value added, by industry division and region, and each region over all its
+    industries (industry "*")."""
     period = Period.parse(str(year))
-    e = holder_economics.c
-    ids = conn.execute(select(e.holder_id).join(carbon_holders, carbon_holders.c.id == e.holder_id)
-                       .where(e.period_start == period.start, e.period_end == period.end,
-                              e.value_added_10k_yuan.is_not(None), carbon_holders.c.industry_code.is_not(None))
-                       .order_by(e.holder_id)).scalars().all()
-    groups: dict[tuple[str, str], list[tuple[int, Fraction]]] = {}
-    for holder_id in ids:
-        now = statement(conn, holder_id, period)
-        if now.value_added is None or now.value_added <= 0:
-            continue
-        pair = (now.accounting.emissions_kg, now.value_added)
-        region = now.holder["region"]
-        groups.setdefault((industry_division(now.holder["industry_code"]), region), []).append(pair)
-        groups.setdefault((WHOLE_REGION, region), []).append(pair)
+    e, h, r = holder_economics.c, carbon_holders.c, energy_records.c
+    members = conn.execute(
+        select(h.id, h.industry_code, h.region, e.value_added_10k_yuan)
+        .join(holder_economics, e.holder_id == h.id)
+        .where(e.period_start == period.start, e.period_end == period.end, e.value_added_10k_yuan.is_not(None),
+               h.industry_code.is_not(None))
+        .order_by(h.id)).all()
+    members = [m for m in members if Fraction(m.value_added_10k_yuan) > 0]
+    if not members:
+        return []
+    holders = pa.table({
+        "holder_id": [m.id for m in members], "province": [province_of(m.region) for m in members],
+        "industry": [industry_division(m.industry_code) for m in members], "region": [m.region for m in members],
+        # Value added has at most 4 decimals of 10k yuan: whole yuan.
+        "va_yuan": [int(Fraction(m.value_added_10k_yuan) * YUAN_PER_10K) for m in members],
+    })
+    rows = conn.execute(
+        select(r.holder_id, r.energy_type, r.unit, r.quantity, r.period_start, r.area)
+        .join(holder_economics, (e.holder_id == r.holder_id) & (e.period_start == period.start)
+              & (e.period_end == period.end))
+        .where(r.period_start >= period.start, r.period_end <= period.end)).all()
+    records = pa.table({
+        "holder_id": pa.array([x.holder_id for x in rows], pa.int64()),
+        "energy_type": pa.array([x.energy_type for x in rows], pa.string()),
+        "unit": pa.array([x.unit for x in rows], pa.string()),
+        "year": pa.array([x.period_start.year for x in rows], pa.int32()),
+        "month": pa.array([x.period_start.month for x in rows], pa.int32()),
+        "area": pa.array([x.area for x in rows], pa.string()),
+        "quantity_milli": pa.array([int(Decimal(x.quantity) * QUANTITY_SCALE) for x in rows], pa.int64()),
+    })
     source = f"platform population {year}"
-    made = (benchmark_of(industry, region, year, pairs, source) for (industry, region), pairs in sorted(groups.items()))
-    return [b for b in made if b is not None]
+    found = []
+    for b in benchmarks_of_population(holders, records).to_pylist():
+        values = {name: Fraction(b[f"{name}_kg"] * 10, b[f"{name}_va"]) for name, _ in PERCENTILE_COLUMNS}
+        found.append(Benchmark(b["industry"], b["region"], year, b["n"], average=Fraction(b["sum_kg"] * 10,
+                                                                                        b["sum_va"]),
+                               source=source, **values))
+    return found
 
 
 def compute_benchmarks(tx: UnitOfWork, principal: Principal, year: int) -> list[Benchmark]:
