@@ -53,8 +53,7 @@ def _population(seed: int, holders: int) -> tuple[list[dict[str, Any]], list[dic
 
 def test_the_columnar_path_agrees_with_the_exact_functions() -> None:
     people, records = _population(7, 400)
-    # The same holder and month may hold two records of one type; keep (holder, type, year, month, area) unique
-    # as the database's key would, by summing nothing: drop repeats.
+    # The database keeps one record per holder, type, period and source: drop the sample's repeats likewise.
     seen: set[tuple[Any, ...]] = set()
     unique: list[dict[str, Any]] = []
     for r in records:

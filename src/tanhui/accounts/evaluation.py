@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
+from decimal import Decimal
 from fractions import Fraction
 from functools import cache
 from typing import Any
@@ -86,11 +87,9 @@ class Scheme:
 
 
 def show(value: Fraction) -> str:
-    """A ratio or score for people: exact when it is a short decimal, else to 4 decimals."""
-    scaled = value * 10_000
-    if scaled.denominator == 1:
-        text = f"{scaled.numerator / 10_000:.4f}".rstrip("0").rstrip(".")
-        return text if text != "-0" else "0"
+    """A ratio or score for people: exact when it is a decimal of at most 4 places, else to 4 decimals."""
+    if (value * 10_000).denominator == 1:
+        return format((Decimal(value.numerator) / value.denominator).normalize(), "f")
     return f"{float(value):.4f}"
 
 
