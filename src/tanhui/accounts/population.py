@@ -33,13 +33,14 @@ from tanhui.accounts.factors import record_factor
 
 BIGINT_MAX = 2**63 - 1
 YUAN_PER_10K = 10_000
+FUEL, ELECTRICITY, HEAT, GREEN = 1, 2, 3, 4  # scope 1; scope 2 (two kinds); deducted
 PERCENTILE_COLUMNS = (("p10", 10), ("p25", 25), ("median", 50), ("p75", 75), ("p90", 90))
 
 
 def factor_table(keys: Sequence[tuple[str, str, int, str]]) -> pa.Table:
     """num/den kgCO2 per unit for each (energy type, unit, year, province), from the reference files."""
     rows: dict[str, list[Any]] = {k: [] for k in ("energy_type", "unit", "year", "province", "num", "den",
-                                                  "bigint_below", "scope", "kg_per_unit")}
+                                                  "bigint_below", "kind", "kg_per_unit")}
     for code, unit, year, province in sorted(set(keys)):
         factor = record_factor(code, unit, year=year, province=province).kg_per_unit
         num, den = factor.numerator, factor.denominator
@@ -47,13 +48,21 @@ def factor_table(keys: Sequence[tuple[str, str, int, str]]) -> pa.Table:
         # The largest quantity whose 2·q·num + 1000·den stays within BIGINT (the emission itself always fits).
         below = (BIGINT_MAX - QUANTITY_SCALE * den) // (2 * num) if num else BIGINT_MAX
         for name, value in (("energy_type", code), ("unit", unit), ("year", year), ("province", province),
-                            ("num", num), ("den", den), ("bigint_below", below),
-                            ("scope", ENERGY_TYPES[code].scope), ("kg_per_unit", float(factor))):
+                            ("num", num), ("den", den), ("bigint_below", below), ("kind", _kind(code)),
+                            ("kg_per_unit", float(factor))):
             rows[name].append(value)
     return pa.table(rows, schema=pa.schema([
         ("energy_type", pa.string()), ("unit", pa.string()), ("year", pa.int32()), ("province", pa.string()),
-        ("num", pa.int64()), ("den", pa.int64()), ("bigint_below", pa.int64()), ("scope", pa.string()),
+        ("num", pa.int64()), ("den", pa.int64()), ("bigint_below", pa.int64()), ("kind", pa.int8()),
         ("kg_per_unit", pa.float64())]))
+
+
+def _kind(code: str) -> int:
+    """How the query treats an energy type: a small integer, so the records' pass compares no text."""
+    if code in ("electricity", "heat", "green_electricity"):
+        return {"electricity": ELECTRICITY, "heat": HEAT, "green_electricity": GREEN}[code]
+    assert ENERGY_TYPES[code].scope == "scope1", code
+    return FUEL
 
 
 def _bound(step_bound: Fraction) -> tuple[int, int]:
@@ -105,7 +114,7 @@ def _sql() -> str:
     }
     return f"""
 WITH rec AS MATERIALIZED (  -- computed once: the CTEs below read it three times
-    SELECT r.holder_id, r.area, r.month, r.energy_type, r.quantity_milli AS q, f.scope,
+    SELECT r.holder_id, r.area, r.month, r.quantity_milli AS q, f.kind,
            CASE WHEN r.quantity_milli <= f.bigint_below  -- the product fits in BIGINT: much faster
                 THEN (2 * r.quantity_milli * f.num + {QUANTITY_SCALE} * f.den) // (2 * {QUANTITY_SCALE} * f.den)
                 ELSE ((2 * r.quantity_milli::HUGEINT * f.num + {QUANTITY_SCALE} * f.den)
@@ -116,19 +125,18 @@ WITH rec AS MATERIALIZED (  -- computed once: the CTEs below read it three times
 ),
 green AS (  -- green electricity per holder, area and month, and the electricity it counts against
     SELECT g.holder_id, least(g.kg, coalesce(e.kg, 0)) AS deducted
-    FROM (SELECT holder_id, area, month, sum(kg) AS kg FROM rec WHERE scope = 'deduction'
-          GROUP BY ALL) g
+    FROM (SELECT holder_id, area, month, sum(kg) AS kg FROM rec WHERE kind = {GREEN} GROUP BY ALL) g
     LEFT JOIN (SELECT holder_id, area, month, sum(kg) AS kg FROM rec
-               WHERE energy_type = 'electricity' AND (holder_id, area, month) IN
-                     (SELECT (holder_id, area, month) FROM rec WHERE scope = 'deduction')
+               WHERE kind = {ELECTRICITY} AND (holder_id, area, month) IN
+                     (SELECT (holder_id, area, month) FROM rec WHERE kind = {GREEN})
                GROUP BY ALL) e USING (holder_id, area, month)
 ),
 totals AS (
     SELECT holder_id,
-           coalesce(sum(kg) FILTER (scope = 'scope1'), 0) AS scope1_kg,
-           coalesce(sum(kg) FILTER (scope = 'scope2'), 0) AS scope2_gross_kg,
-           coalesce(sum(q) FILTER (energy_type = 'electricity'), 0) AS electricity_q,
-           coalesce(sum(q) FILTER (scope = 'deduction'), 0) AS green_q
+           coalesce(sum(kg) FILTER (kind = {FUEL}), 0) AS scope1_kg,
+           coalesce(sum(kg) FILTER (kind IN ({ELECTRICITY}, {HEAT})), 0) AS scope2_gross_kg,
+           coalesce(sum(q) FILTER (kind = {ELECTRICITY}), 0) AS electricity_q,
+           coalesce(sum(q) FILTER (kind = {GREEN}), 0) AS green_q
     FROM rec GROUP BY holder_id
 ),
 accounted AS (

@@ -77,9 +77,9 @@ def show(ctx: typer.Context, reference: str = REFERENCE, period: str = PERIOD,
                     "retired_offsets_kg": done.retired_offsets_kg, "lines": done.breakdown()})
         return
     rows = [(line["record_id"], line["energy_type"], f"{line['quantity']} {line['unit']}", line["period_start"],
-             line["source"], line["factor"], line["kg"]) for line in done.breakdown()]
+             line["source"], line["scope"], line["factor"], line["kg"]) for line in done.breakdown()]
     out = state(ctx).out
-    out.print(table(f"{reference} {period}", ["record", "energy", "quantity", "from", "source", "factor",
+    out.print(table(f"{reference} {period}", ["record", "energy", "quantity", "from", "source", "scope", "factor",
                                               "kgCO2e"], rows))
     out.print(f"scope 1 {done.scope1_kg} kg · scope 2 {done.scope2_kg} kg (green electricity deducted "
               f"{done.green_deducted_kg} kg) · total {done.emissions_kg} kgCO2e · retired offsets, not netted: "
