@@ -139,7 +139,7 @@ totals AS (
            coalesce(sum(q) FILTER (kind = {GREEN}), 0) AS green_q
     FROM rec GROUP BY holder_id
 ),
-accounted AS (
+accounted AS MATERIALIZED (  -- read by the ranking and the final select
     SELECT hd.*, coalesce(t.scope1_kg, 0) AS scope1_kg,
            coalesce(t.scope2_gross_kg, 0) - coalesce(d.deducted, 0) AS scope2_kg,
            coalesce(d.deducted, 0) AS green_deducted_kg,
@@ -148,7 +148,7 @@ accounted AS (
     FROM holders hd LEFT JOIN totals t USING (holder_id)
     LEFT JOIN (SELECT holder_id, sum(deducted) AS deducted FROM green GROUP BY holder_id) d USING (holder_id)
 ),
-ranked AS (
+ranked AS MATERIALIZED (
     SELECT industry, region, kg, va_yuan,
            row_number() OVER (PARTITION BY industry, region ORDER BY kg::DOUBLE / va_yuan, holder_id) AS rank,
            count(*) OVER (PARTITION BY industry, region) AS n
@@ -172,12 +172,11 @@ SELECT h.holder_id, h.kg::BIGINT AS emissions_kg, h.scope1_kg::BIGINT AS scope1_
 FROM accounted h
 LEFT JOIN bench b ON b.industry = h.industry AND b.region = h.region
 LEFT JOIN whole r ON r.region = h.region
-ORDER BY h.holder_id
 """
 
 
 def evaluate_population(holders: Any, records: Any, *, threads: int | None = None) -> pa.Table:
-    """Emissions, carbon-efficiency grade, four-colour label and credit rating of every holder."""
+    """Emissions, carbon-efficiency grade, four-colour label and credit rating of every holder (in no order)."""
     conn = duckdb.connect()
     try:
         if threads:
