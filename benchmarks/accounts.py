@@ -124,6 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "holders": holders.num_rows, "records": records.num_rows, "threads": args.threads,
         "baseline_s": round(best_base, 3), "population_s": round(best_path, 3),
         "ratio": round(best_path / best_base, 2), "records_per_s": round(records.num_rows / best_path),
+        # Each run's own ratio: on a shared machine the load moves between runs, so the spread matters.
+        "pairs": [{"baseline_s": round(b, 3), "population_s": round(p, 3), "ratio": round(p / b, 2)}
+                  for b, p in zip(base_times, path_times, strict=True)],
         "labels": dict(Counter(result.column("label").to_pylist())),
         "grades": dict(Counter(result.column("grade").to_pylist())),
         "ratings": dict(Counter(result.column("rating").to_pylist())),
