@@ -48,6 +48,22 @@ def _population(seed: int, holders: int) -> tuple[list[dict[str, Any]], list[dic
                                 # 150 and 500 thousandths make exact halves; 10¹⁵ (10¹² units, the most a
                                 # record may hold) needs HUGEINT arithmetic
                                 "quantity_milli": rng.choice([rng.randrange(0, high), 150, 500, 10**15])})
+    # Holders exactly at thresholds, where a floating-point comparison could go either way.
+    at = [  # (value added, output value, previous kg, previous value added, green kWh) with 1 GJ of heat = 110 kg
+        (35, 100, None, None, 0), (25, 100, None, None, 0), (15, 100, None, None, 0),  # economy 0.35, 0.25, 0.15
+        (1000, 2000, 110, 1050, 0), (1000, 2000, 110, 950, 0),  # history 110·1050 / (1000·110) = 1.05; 0.95
+        (1000, 2000, None, None, 500), (1000, 2000, None, None, 200), (1000, 2000, None, None, 50),  # energy
+    ]
+    for offset, (va, ov, prev_kg, prev_va, green) in enumerate(at):
+        holder_id = holders + 1 + offset
+        people.append({"holder_id": holder_id, "province": "zhejiang", "industry": "C30", "region": "QUZHOU",
+                       "va_yuan": va, "ov_yuan": ov, "prev_kg": prev_kg, "prev_va_yuan": prev_va,
+                       "pollution_score": [60, 75, 90][offset % 3], "area": "industry"})
+        base = {"holder_id": holder_id, "year": 2023, "month": 5, "area": "industry"}
+        records.append({**base, "energy_type": "heat", "unit": "GJ", "quantity_milli": 1000})
+        if green:
+            records.append({**base, "energy_type": "electricity", "unit": "kWh", "quantity_milli": 1_000_000})
+            records.append({**base, "energy_type": "green_electricity", "unit": "kWh", "quantity_milli": green * 1000})
     return people, records
 
 
