@@ -207,6 +207,22 @@ def test_every_write_endpoint_checks_who_acts(api: Api, world: World, subtests: 
         Case("/points/packages", aggregator, world.owner, lambda: {
             "project_id": points["project"], "period_start": "2024-05-01", "period_end": "2024-05-31",
             "verifier_organization_id": points["verifier"]}),
+        Case("/carbon-accounts/holders", world.operator, world.owner, lambda: {
+            "reference": "QZ-001", "kind": "enterprise", "name": "Quzhou Cement", "region": "QUZHOU",
+            "area": "industry", "unified_social_credit_code": "91330800MA2X0K4L1F", "industry_code": "C3011"}),
+        Case("/carbon-accounts/economics", world.operator, world.owner, lambda: {
+            "reference": "QZ-001", "period_start": "2023-01-01", "period_end": "2023-12-31",
+            "value_added_10k_yuan": "300", "source": "statistics bureau"}),
+        Case("/carbon-accounts/records", world.operator, world.owner, lambda: {
+            "reference": "QZ-001", "energy_type": "electricity", "unit": "kWh", "quantity": "1000",
+            "period_start": "2023-01-01", "period_end": "2023-01-31", "source": "bill"}),
+        Case("/carbon-accounts/holders/{holder_id}/meters", world.operator, world.owner, lambda: {"meter_id": "QZ-M1"},
+             lambda: f"/carbon-accounts/holders/{made['holder']}/meters"),
+        Case("/carbon-accounts/imports/{kind}", world.operator, world.owner, lambda: None,
+             lambda: "/carbon-accounts/imports/records",
+             files={"file": ("records.csv", b"reference,energy_type,unit,quantity,period_start,period_end,source\n"
+                             b"QZ-001,diesel,t,1,2023-02-01,2023-02-28,declared\n", "text/csv")}),
+        Case("/carbon-accounts/benchmarks/compute", world.operator, world.owner, lambda: {"year": 2023}),
         Case("/methodologies/{reference}/publish", world.operator, world.owner, lambda: None,
              lambda: "/methodologies/TRAVEL-LOW@1-SHENZHEN/publish"),
         Case("/methodologies/{reference}/supersede", world.operator, world.owner, lambda: {"by": "PV-DIST@1-EC2023"},
@@ -239,6 +255,8 @@ def test_every_write_endpoint_checks_who_acts(api: Api, world: World, subtests: 
                 made["obligation"] = result["id"]
             if case.route == "/cross-regional-transfers":
                 made["crossing"] = result["id"]
+            if case.route == "/carbon-accounts/holders":
+                made["holder"] = result["id"]
 
 
 def test_viewers_read_but_do_not_write(api: Api, world: World) -> None:

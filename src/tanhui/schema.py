@@ -1,5 +1,12 @@
 """Every table of the platform, imported in one place so the metadata and migrations see them all."""
 
+from tanhui.accounts.tables import (
+    carbon_holders,
+    energy_records,
+    holder_economics,
+    holder_meters,
+    industry_benchmarks,
+)
 from tanhui.api.idempotency import idempotency_keys
 from tanhui.identity.tables import api_keys, instance_secrets, login_failures, organizations, users
 from tanhui.journal.tables import journal_entries, journal_head
@@ -51,7 +58,8 @@ JOURNALED = (organizations, users, api_keys, accounts, projects, acts, issuances
              compliance_obligations, compliance_surrenders, organization_regions, cross_regional_transfers,
              methodology_versions, declaration_attachments, mrv_submissions, reminders,
              behaviour_events, points_balances, points_lots, points_entries, points_catalogue, points_redemptions,
-             resident_settings, travel_packages, packaged_events)
+             resident_settings, travel_packages, packaged_events,
+             carbon_holders, holder_economics, energy_records, holder_meters, industry_benchmarks)
 
 __all__ = [
     "JOURNALED",
@@ -61,6 +69,7 @@ __all__ = [
     "behaviour_events",
     "blocks",
     "cancellations",
+    "carbon_holders",
     "claimed_days",
     "compliance_obligations",
     "compliance_surrenders",
@@ -69,7 +78,11 @@ __all__ = [
     "declaration_events",
     "declarations",
     "energy_claims",
+    "energy_records",
+    "holder_economics",
+    "holder_meters",
     "idempotency_keys",
+    "industry_benchmarks",
     "instance_secrets",
     "issuances",
     "journal_entries",

@@ -15,6 +15,7 @@ from tanhui.api import (
     accounts,
     acts,
     auth,
+    carbon_accounts,
     compliance,
     docs,
     lifecycle,
@@ -67,7 +68,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     api = APIRouter(prefix=API_PREFIX)
     for module in (auth, organizations, accounts, projects, acts, public, methodologies, lifecycle, compliance, mrv,
-                   points):
+                   points, carbon_accounts):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(problems.router)

@@ -1,7 +1,7 @@
 """Reference data shipped with Tanhui: published figures with their source and tag, read from versioned files.
 
 Tags follow DOMAIN.md: ``V`` seen in the named publication, ``T`` only in secondary tables (shipped, labelled
-unverified), ``R`` a placeholder the operator is expected to replace.
+unverified), ``R`` a recollected figure and ``P`` a placeholder, both for the operator to replace.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from tanhui.errors import UnknownReference
 GRID_FACTORS_FILE = "grid_factors.csv"
 FUEL_FACTORS_FILE = "fuel_factors.csv"
 METHODOLOGIES_FILE = "methodologies.toml"
-TAGS = ("V", "T", "R")
+TAGS = ("V", "T", "R", "P")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +116,7 @@ def fuel_factors() -> tuple[FuelFactor, ...]:
     for factor in factors:
         assert factor.tag in TAGS and factor.carbon_content_unit == "tC/TJ" and 0 < factor.oxidation <= 1, factor
         assert factor.tag != "T" or factor.note.startswith("unverified"), factor
+        assert factor.tag != "P" or factor.note.startswith("placeholder"), factor
     return factors
 
 
