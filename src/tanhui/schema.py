@@ -1,6 +1,7 @@
 """Every table of the platform, imported in one place so the metadata and migrations see them all."""
 
 from tanhui.api.idempotency import idempotency_keys
+from tanhui.finance.tables import consent_grants, credit_reports, loan_products, report_accesses
 from tanhui.identity.tables import api_keys, instance_secrets, login_failures, organizations, users
 from tanhui.journal.tables import journal_entries, journal_head
 from tanhui.methodologies.tables import methodology_versions
@@ -36,7 +37,7 @@ JOURNALED = (organizations, users, api_keys, accounts, projects, acts, issuances
              retirements, cancellations, meters, monitoring_reports, report_sites, energy_claims, claimed_days,
              declarations, declaration_events, public_comments, submitted_reports, submitted_report_days,
              compliance_obligations, compliance_surrenders, organization_regions, cross_regional_transfers,
-             methodology_versions, declaration_attachments)
+             methodology_versions, declaration_attachments, credit_reports, consent_grants, loan_products)
 
 __all__ = [
     "JOURNALED",
@@ -48,8 +49,11 @@ __all__ = [
     "claimed_days",
     "compliance_obligations",
     "compliance_surrenders",
+    "consent_grants",
+    "credit_reports",
     "cross_regional_transfers",
-    "declaration_attachments", "declaration_events",
+    "declaration_attachments",
+    "declaration_events",
     "declarations",
     "energy_claims",
     "idempotency_keys",
@@ -57,8 +61,10 @@ __all__ = [
     "issuances",
     "journal_entries",
     "journal_head",
+    "loan_products",
     "login_failures",
-    "meters", "methodology_versions",
+    "meters",
+    "methodology_versions",
     "monitoring_reports",
     "movements",
     "organization_regions",
@@ -66,6 +72,7 @@ __all__ = [
     "pledges",
     "projects",
     "public_comments",
+    "report_accesses",
     "report_sites",
     "retirements",
     "submitted_report_days",
