@@ -31,7 +31,9 @@ from reportlab.platypus import (
     TableStyle,
 )
 from reportlab.platypus.flowables import Flowable
+from sqlalchemy.engine import RowMapping
 
+from tanhui.accounts.credit_report import stored_profile
 from tanhui.accounts.profile import AREAS, CreditProfile, Evaluation
 
 # The PDF carries the exact bytes the hash covers, so a third party can check it without asking us.
@@ -426,3 +428,15 @@ def attached_content(pdf: bytes) -> str | None:
     reader = PdfReader(io.BytesIO(pdf))
     found = reader.attachments.get(CONTENT_ATTACHMENT)
     return found[0].decode("utf-8") if found else None
+
+
+def verification_url(public_url: str, report_id: int) -> str:
+    """The public verification page a report's QR code points to."""
+    return f"{public_url.rstrip('/')}/api/v1/public/credit-reports/{report_id}"
+
+
+def stored_report_pdf(row: RowMapping, public_url: str) -> bytes:
+    """The PDF of an issued report, rendered from its stored content (checked against its hash first)."""
+    profile, issued_at = stored_profile(row)
+    return render_pdf(profile, issued_at=issued_at, report_id=row["id"], content_sha256=row["content_sha256"],
+                      content=row["content"], verify_url=verification_url(public_url, row["id"]))

@@ -16,7 +16,9 @@ from tanhui.api import (
     acts,
     auth,
     compliance,
+    credit_reports,
     docs,
+    finance,
     lifecycle,
     methodologies,
     models,
@@ -65,7 +67,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     docs.install(app)
 
     api = APIRouter(prefix=API_PREFIX)
-    for module in (auth, organizations, accounts, projects, acts, public, methodologies, lifecycle, compliance, mrv):
+    for module in (auth, organizations, accounts, projects, acts, public, methodologies, lifecycle, compliance, mrv,
+                   credit_reports, finance):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(problems.router)
