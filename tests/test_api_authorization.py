@@ -10,15 +10,15 @@ from typing import Any
 
 import pytest
 
+from tanhui.accounts.credit_report import profile_json
+from tanhui.finance.loans import product_json
+from tanhui.finance.products import example
 from tanhui.identity import services as identity
 from tanhui.identity.principal import Principal
 from tanhui.projects import declarations as declaring
 from tanhui.projects import reports
 from tanhui.types import utcnow
 from tanhui.unit_of_work import UnitOfWork
-from tanhui.accounts.credit_report import profile_json
-from tanhui.finance.loans import product_json
-from tanhui.finance.products import example
 from tests.factories import PASSWORD, World, snapshot
 from tests.finance.profiles import profile
 from tests.test_api_support import Api, assert_problem, serving

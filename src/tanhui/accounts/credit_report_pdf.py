@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
@@ -421,6 +422,17 @@ def _attach(pdf: bytes, content: str) -> bytes:
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+def page_text(pdf: bytes) -> str:
+    """The text of every page, as a reader extracts it."""
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+
+
+def stated_verification_url(text: str) -> str | None:
+    """The verification address a report's footer states."""
+    found = re.search(r"核验 Verify: (\S+)", text)
+    return found.group(1) if found else None
 
 
 def attached_content(pdf: bytes) -> str | None:
