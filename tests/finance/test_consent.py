@@ -13,6 +13,7 @@ from tanhui.finance import consent
 from tanhui.finance.tables import report_accesses
 from tanhui.identity import services as identity
 from tanhui.identity.principal import Principal
+from tanhui.journal import audit
 from tanhui.types import utcnow
 from tanhui.unit_of_work import UnitOfWork
 from tests.factories import World, snapshot
@@ -74,6 +75,8 @@ def test_a_bank_reads_only_while_the_grant_is_active(world: World) -> None:
         (bank, "list", None, True, f"consent {grant}"),
         (bank, "summary", report, False, f"holder 7 gives bank {world.bank_org} consent {grant} was revoked"),
     ]
+    # The journal describes every report and consent row as stored.
+    assert audit.verify(world.engine).problems == []
 
 
 def test_a_grant_expires_by_itself(world: World, monkeypatch: pytest.MonkeyPatch) -> None:

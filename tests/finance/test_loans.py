@@ -11,6 +11,7 @@ from tanhui.accounts import credit_report as reports
 from tanhui.errors import Conflict, InvalidRequest, PermissionDenied
 from tanhui.finance import consent, products
 from tanhui.finance.loans import Standing, product_from_json, product_json, quote, yuan
+from tanhui.journal import audit
 from tanhui.unit_of_work import UnitOfWork
 from tests.factories import World, snapshot
 from tests.finance.profiles import profile
@@ -126,6 +127,7 @@ def test_a_bank_versions_its_products_and_others_cannot(world: World) -> None:
         current = products.current_products(conn, world.bank_org)
         assert [(r["code"], r["version"]) for r in current] == [(QUZHOU, 2)]
         assert products.product_of(current[0]).rules[0].limit_multiplier == 2
+    assert audit.verify(world.engine).problems == []
 
 
 def test_the_holder_and_a_consented_bank_get_a_quote(world: World) -> None:
