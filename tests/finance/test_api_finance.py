@@ -34,7 +34,9 @@ def _issue(api: Api) -> dict[str, object]:
 def test_a_report_is_issued_rendered_and_verified_in_public(api: Api) -> None:
     world = api.world
     report = _issue(api)
-    assert report["verify_url"] == f"https://tanhui.example.org/api/v1/public/credit-reports/{report['id']}"
+    verify_url = str(report["verify_url"])
+    assert verify_url.startswith(f"https://tanhui.example.org/api/v1/public/credit-reports/{report['id']}?code=")
+    public_path = verify_url.removeprefix("https://tanhui.example.org")
     assert report["label"] == "light_green" and report["emissions_kg"] == 5_399_000
     assert hashlib.sha256(str(report["content"]).encode()).hexdigest() == report["content_sha256"]
     pdf = api.client.get(f"/api/v1/credit-reports/{report['id']}/pdf", headers=api.headers(world.buyer))
@@ -42,16 +44,20 @@ def test_a_report_is_issued_rendered_and_verified_in_public(api: Api) -> None:
     text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages)
     assert "碳征信报告" in text and "衢州绿源新材料有限公司" in text and str(report["content_sha256"]) in text
     assert attached_content(pdf.content) == report["content"]
-    public = api.client.get(f"/api/v1/public/credit-reports/{report['id']}")  # no login
+    public = api.client.get(public_path)  # no login
     assert public.json() == {
         "report_id": report["id"], "holder_name": "衢州绿源新材料有限公司", "period_start": "2025-01-01",
         "period_end": "2025-12-31", "label": "light_green", "carbon_efficiency_grade": "2", "credit_rating": "AA",
         "issued_at": public.json()["issued_at"], "content_format": "tanhui-credit-report@1",
         "content_sha256": report["content_sha256"]}
-    page = api.client.get(f"/api/v1/public/credit-reports/{report['id']}", headers={"Accept": "text/html"})
+    page = api.client.get(public_path, headers={"Accept": "text/html"})
     assert page.headers["content-type"].startswith("text/html") and report["content_sha256"] in page.text
     assert "衢州绿源新材料有限公司" in page.text
-    assert_problem(api.client.get("/api/v1/public/credit-reports/999"), 404, "credit report 999 does not exist")
+    # Without the code from the QR code, ids cannot be walked to read holders' labels.
+    assert_problem(api.client.get(f"/api/v1/public/credit-reports/{report['id']}?code=guess"), 404,
+                   "with this verification code")
+    assert api.client.get(f"/api/v1/public/credit-reports/{report['id']}").status_code == 422
+    assert_problem(api.client.get("/api/v1/public/credit-reports/999?code=x"), 404, "no credit report 999")
 
 
 def test_a_bad_profile_is_refused_and_nothing_changes(api: Api) -> None:

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from tanhui.accounts import credit_report as reports
-from tanhui.accounts.credit_report_pdf import render_pdf
+from tanhui.accounts.credit_report_pdf import render_pdf, verification_url
 from tests.factories import World, snapshot
 from tests.finance.profiles import profile
 from tests.test_cli import created_id, ok, refused, tanhui
@@ -34,12 +34,16 @@ def test_issue_render_and_verify_a_report(world: World, database_url: str, tmp_p
     with world.engine.connect() as conn:
         row = reports.get_report(conn, report)
     genuine, issued_at = reports.stored_profile(row)
+    assert genuine.label is not None
     forged = dataclasses.replace(genuine, label=dataclasses.replace(genuine.label, outcome="dark_green"))
-    (tmp_path / "forged.pdf").write_bytes(render_pdf(
-        forged, issued_at=issued_at, report_id=report, content_sha256=row["content_sha256"], content=row["content"],
-        verify_url=f"http://127.0.0.1:8000/api/v1/public/credit-reports/{report}"))
-    assert "do not read as credit report" in refused(tanhui(database_url, "report", "verify",
-                                                            str(tmp_path / "forged.pdf")))
+    address = verification_url("http://127.0.0.1:8000", row)
+    for name, shown, url, phrase in (
+            ("forged.pdf", forged, address, "pages do not read as credit report"),
+            ("elsewhere.pdf", genuine, address.replace(row["verification_code"], "phish"), "not credit report")):
+        (tmp_path / name).write_bytes(render_pdf(
+            shown, issued_at=issued_at, report_id=report, content_sha256=row["content_sha256"],
+            content=row["content"], verify_url=url))
+        assert phrase in refused(tanhui(database_url, "report", "verify", str(tmp_path / name)))
     # An attachment that was edited no longer hashes to any issued report.
     (tmp_path / "edited.pdf").write_bytes(render_pdf(
         genuine, issued_at=issued_at, report_id=report, content_sha256=row["content_sha256"],

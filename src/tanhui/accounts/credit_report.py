@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 from dataclasses import asdict
 from datetime import date, datetime
 from fractions import Fraction
@@ -201,7 +202,8 @@ def issue_report(tx: UnitOfWork, principal: Principal, profile: CreditProfile, *
         "label": profile.label and profile.label.outcome,
         "carbon_efficiency_grade": profile.carbon_efficiency and profile.carbon_efficiency.outcome,
         "credit_rating": profile.credit_rating and profile.credit_rating.outcome,
-        "content": content_text(content), "content_sha256": digest, "issued_at": issued_at,
+        "content": content_text(content), "content_sha256": digest,
+        "verification_code": secrets.token_urlsafe(18), "issued_at": issued_at,
         "issued_by": principal.actor})
     tx.note(report_id=row["id"])
     return row
@@ -228,6 +230,15 @@ def stored_profile(row: RowMapping) -> tuple[CreditProfile, datetime]:
         raise InvalidRequest(f"credit report {row['id']}'s stored content does not match its hash")
     content = orjson.loads(text)
     return profile_from_json(content["profile"]), datetime.fromisoformat(content["issued_at"])
+
+
+def verified(conn: Connection, report_id: int, code: str) -> RowMapping:
+    """The report whose verification code (from its QR code) is ``code``; 404 alike for a wrong code or id."""
+    row = read_one(conn, credit_reports, credit_reports.c.id == report_id)
+    if row is None or not secrets.compare_digest(row["verification_code"].encode(), code.encode()):
+        raise NotFound(f"no credit report {report_id} with this verification code; scan the report's QR code "
+                       "or copy the address printed on it")
+    return row
 
 
 def public_view(row: RowMapping) -> dict[str, Any]:

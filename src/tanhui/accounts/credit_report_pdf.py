@@ -442,13 +442,13 @@ def attached_content(pdf: bytes) -> str | None:
     return found[0].decode("utf-8") if found else None
 
 
-def verification_url(public_url: str, report_id: int) -> str:
-    """The public verification page a report's QR code points to."""
-    return f"{public_url.rstrip('/')}/api/v1/public/credit-reports/{report_id}"
+def verification_url(public_url: str, row: RowMapping) -> str:
+    """The public verification page a report's QR code points to, with the report's verification code."""
+    return f"{public_url.rstrip('/')}/api/v1/public/credit-reports/{row['id']}?code={row['verification_code']}"
 
 
 def stored_report_pdf(row: RowMapping, public_url: str) -> bytes:
     """The PDF of an issued report, rendered from its stored content (checked against its hash first)."""
     profile, issued_at = stored_profile(row)
     return render_pdf(profile, issued_at=issued_at, report_id=row["id"], content_sha256=row["content_sha256"],
-                      content=row["content"], verify_url=verification_url(public_url, row["id"]))
+                      content=row["content"], verify_url=verification_url(public_url, row))

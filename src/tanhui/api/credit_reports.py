@@ -6,7 +6,7 @@ from datetime import date, datetime
 from html import escape
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field, StrictInt
 from sqlalchemy.engine import RowMapping
@@ -83,7 +83,7 @@ def _summary(request: Request, row: RowMapping) -> dict[str, Any]:
         "intensity_per_value_added": reports.profile_json(profile)["intensity_per_value_added"],
         "benchmark_intensity": reports.profile_json(profile)["benchmark_intensity"],
         "issued_at": utc(row["issued_at"]), "content_sha256": row["content_sha256"],
-        "verify_url": verification_url(settings_of(request).public_url, row["id"])}
+        "verify_url": verification_url(settings_of(request).public_url, row)}
 
 
 def _report(request: Request, row: RowMapping) -> Report:
@@ -162,10 +162,15 @@ Compare the SHA-256 of the report's attachment credit-report-content.json with t
 
 @router.get("/public/credit-reports/{report_id}", summary="Verify a report (public, no login)",
             responses={200: {"content": {"application/json": {}, "text/html": {}}}, **problem_responses(404)})
-def verify(request: Request, report_id: RecordId) -> Any:
-    """The holder's name, period, evaluations, issue time and content hash; HTML for a browser (the QR code)."""
+def verify(request: Request, report_id: RecordId,
+           code: Annotated[str, Query(max_length=64, description="the verification code in the report's QR code")],
+           ) -> Any:
+    """The holder's name, period, evaluations, issue time and content hash; HTML for a browser (the QR code).
+
+    Only with the report's verification code: report ids alone do not open holders' labels to the public.
+    """
     with reading(engine_of(request)) as conn:
-        found = PublicReport.model_validate(reports.public_view(reports.get_report(conn, report_id)))
+        found = PublicReport.model_validate(reports.public_view(reports.verified(conn, report_id, code)))
     if "text/html" not in request.headers.get("accept", ""):
         return found
     shown = [("主体 Holder", found.holder_name), ("报告期 Period", f"{found.period_start} — {found.period_end}"),

@@ -127,7 +127,11 @@ def report_verify(
         fail(ctx, f"no issued credit report has the content hash {digest}: the attachment was altered or the "
                   "report was never issued here")
     profile, issued_at = reports.stored_profile(row)
-    url = stated_verification_url(text) or verification_url(state(ctx).settings.public_url, row["id"])
+    url = stated_verification_url(text) or verification_url(state(ctx).settings.public_url, row)
+    own_path = verification_url("", row)
+    if not url.endswith(own_path):
+        fail(ctx, f"{pdf} states the verification address {url}, which is not credit report {row['id']}'s "
+                  f"(…{own_path})")
     expected = page_text(render_pdf(profile, issued_at=issued_at, report_id=row["id"], content_sha256=digest,
                                     content=row["content"], verify_url=url))
     if text != expected:

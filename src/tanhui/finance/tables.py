@@ -40,6 +40,9 @@ credit_reports = Table(
     Column("credit_rating", String(4)),
     Column("content", Text, nullable=False),
     Column("content_sha256", String(64), nullable=False, unique=True),
+    # In the QR code's address: without it the public page answers 404, so report ids cannot be walked
+    # to read every holder's label.
+    Column("verification_code", String(32), nullable=False, unique=True),
     Column("issued_at", DateTime(timezone=True), nullable=False),
     Column("issued_by", String(64), nullable=False),
     CheckConstraint("period_start <= period_end", name="period"),

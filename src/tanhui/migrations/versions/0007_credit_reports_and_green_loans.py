@@ -74,6 +74,7 @@ def upgrade() -> None:
         sa.Column("credit_rating", sa.String(length=4), nullable=True),
         sa.Column("content", sa.Text(), nullable=False),
         sa.Column("content_sha256", sa.String(length=64), nullable=False),
+        sa.Column("verification_code", sa.String(length=32), nullable=False),
         sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("issued_by", sa.String(length=64), nullable=False),
         sa.CheckConstraint("period_start <= period_end", name=op.f("ck_credit_reports_period")),
@@ -84,6 +85,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_credit_reports")),
         sa.UniqueConstraint("content_sha256", name=op.f("uq_credit_reports_content_sha256")),
+        sa.UniqueConstraint("verification_code", name=op.f("uq_credit_reports_verification_code")),
     )
     with op.batch_alter_table("credit_reports", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_credit_reports_holder_id"), ["holder_id"], unique=False)
