@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -156,3 +157,26 @@ def test_the_access_log_is_append_only(world: World) -> None:
     with pytest.raises(sa.exc.DatabaseError), world.engine.begin() as conn:
         conn.execute(sa.delete(report_accesses))
     assert _log(world)[0][3] is True
+
+
+def test_two_simultaneous_grants_to_one_bank_make_one_consent(world: World) -> None:
+    _issue(world)
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def attempt() -> None:
+        start.wait()
+        try:
+            _grant(world)
+            outcomes.append("granted")
+        except Conflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=attempt) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["conflict", "granted"]
+    with world.engine.connect() as conn:
+        assert len(consent.holder_grants(conn, world.buyer, HOLDER)) == 1

@@ -358,9 +358,10 @@ def render_pdf(profile: CreditProfile, *, issued_at: datetime, report_id: int | 
          Paragraph(exact(ratio, 3), p)],
         [Paragraph("单位产值排放 per output value (tCO2e / 万元 10k yuan)", p),
          Paragraph(exact(profile.intensity_per_output_value), p), Paragraph("—", p), Paragraph("—", p)],
-        [Paragraph("增加值 / 产值 Value added / output (万元 10k yuan)", p),
-         Paragraph(exact(profile.value_added_10k_yuan, 2), p), Paragraph(exact(profile.output_value_10k_yuan, 2), p),
-         Paragraph("", p)],
+        [Paragraph("增加值 Value added (万元 10k yuan)", p), Paragraph(exact(profile.value_added_10k_yuan, 2), p),
+         Paragraph("", p), Paragraph("", p)],
+        [Paragraph("产值 Output value (万元 10k yuan)", p), Paragraph(exact(profile.output_value_10k_yuan, 2), p),
+         Paragraph("", p), Paragraph("", p)],
     ]
     story.append(_table(intensity_rows, [0.46 * width, 0.18 * width, 0.2 * width, 0.16 * width]))
     story.append(Paragraph(f"基准来源 Benchmark source: {_escape(profile.benchmark_source or '—')}", styles.small))

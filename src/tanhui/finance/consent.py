@@ -27,22 +27,26 @@ SCOPE_ALLOWS = {"summary": ("list", "summary", "quote"), "full": ("list", "summa
 MAX_GRANT_DAYS = 3 * 366  # a consent is renewed at least every three years, so none is forgotten for ever
 
 
-def holder_organization(conn: Connection, holder_id: int) -> int:
-    """The registry organisation whose members act for the holder.
+def holder_organization(conn: Connection, holder_id: int, *, lock: bool = False) -> int:
+    """The registry organisation whose members act for the holder; ``lock`` serialises the holder's grants.
 
-    Until the accounting's holders table records it, the organisation is the one its reports were issued to.
+    Until the accounting's holders table records it, the organisation is the one its newest report was issued to.
     """
-    row = conn.execute(select(credit_reports.c.holder_organization_id)
-                       .where(credit_reports.c.holder_id == holder_id)
-                       .order_by(credit_reports.c.id.desc()).limit(1)).first()
+    query = (select(credit_reports.c.holder_organization_id).where(credit_reports.c.holder_id == holder_id)
+             .order_by(credit_reports.c.id.desc()).limit(1))
+    row = conn.execute(query.with_for_update() if lock else query).first()
     if row is None:
         raise NotFound(f"holder {holder_id} has no carbon credit report")
     return int(row[0])
 
 
 def _require_for_holder(conn: Connection, principal: Principal, holder_id: int, what: str) -> int:
-    """The holder's organisation, once the principal is shown to act for it (or is the operator)."""
-    organization = holder_organization(conn, holder_id)
+    """The holder's organisation, once the principal is shown to act for it (or is the operator).
+
+    The holder's newest report row stays locked to the end of the transaction, so two grants to one bank
+    cannot both see no active consent (a second active consent would survive the holder's revocation).
+    """
+    organization = holder_organization(conn, holder_id, lock=True)
     if principal.is_operator:
         principal.require_write()
     else:
@@ -96,8 +100,8 @@ def revoke(tx: UnitOfWork, principal: Principal, grant_id: int) -> RowMapping:
     if not is_active(found, now):
         raise Conflict(f"consent {grant_id} already expired at {utc(found['expires_at']).isoformat()}")
     tx.entry("consent.revoked", consent_id=grant_id, holder_id=found["holder_id"])
-    return tx.update(consent_grants, consent_grants.c.id == grant_id, {"revoked_at": now,
-                                                                       "revoked_by": principal.actor})[0]
+    return tx.update(consent_grants, consent_grants.c.id == grant_id,
+                     {"revoked_at": now, "revoked_by": principal.actor})[0]
 
 
 def _grants(conn: Connection, holder_id: int, bank_organization_id: int | None = None) -> list[RowMapping]:
