@@ -6,6 +6,8 @@ from fractions import Fraction
 from typing import Any
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from tanhui.accounts import credit_report as reports
 from tanhui.errors import Conflict, InvalidRequest, PermissionDenied
@@ -150,3 +152,19 @@ def test_the_holder_and_a_consented_bank_get_a_quote(world: World) -> None:
     with world.engine.connect() as conn:
         log = consent.access_log(conn, world.buyer, 7)
     assert [(r["kind"], r["allowed"]) for r in log] == [("quote", False), ("quote", True)]
+
+
+@given(normal=st.integers(0, 10**13), base=st.integers(0, 2_000), numerator=st.integers(1, 50),
+       denominator=st.integers(1, 20), discount=st.integers(0, 1_000), floor=st.integers(0, 300))
+def test_terms_never_exceed_the_rule_and_never_undercut_the_floor(normal: int, base: int, numerator: int,
+                                                                   denominator: int, discount: int,
+                                                                   floor: int) -> None:
+    multiplier = Fraction(numerator, denominator)
+    assume(multiplier <= 10)
+    product = product_from_json({"code": "P", "name_zh": "产品", "name_en": "P", "min_rate_bp": floor, "rules": [
+        {"name": "any", "limit_multiplier": str(multiplier), "rate_discount_bp": discount}]})
+    terms = quote(product, _standing(), normal_limit_fen=normal, base_rate_bp=base)
+    assert terms.limit_fen is not None and terms.rate_bp is not None
+    # Rounded down to the fen: within one fen below the exact product, never above it.
+    assert 0 <= normal * multiplier - terms.limit_fen < 1
+    assert terms.rate_bp == max(base - discount, floor)
