@@ -25,10 +25,10 @@ def api(world: World, database_url: str, tmp_path: Path) -> Iterator[Api]:
         yield api
 
 
-def _issue(api: Api) -> dict[str, object]:
+def _issue(api: Api, **changes: object) -> dict[str, object]:
     world = api.world
     return api.ok(api.post("/credit-reports", {"holder_organization_id": world.buyer_org,
-                                               "profile": profile_json(profile())}, who=world.operator))
+                                               "profile": profile_json(profile(**changes))}, who=world.operator))
 
 
 def test_a_report_is_issued_rendered_and_verified_in_public(api: Api) -> None:
@@ -120,3 +120,10 @@ def test_a_bank_defines_a_product_and_the_holder_gets_a_quote(api: Api) -> None:
     bad = definition | {"rules": [{"name": "x", "limit_multiplier": 1.5}]}
     assert_problem(api.post("/finance/loan-products", {"bank_organization_id": world.bank_org, "definition": bad},
                             who=world.bank), 422, "rules[1].limit_multiplier must be an exact number")
+
+
+def test_the_public_page_escapes_what_it_shows(api: Api) -> None:
+    report = _issue(api, name="<script>alert(1)</script> 公司")
+    path = str(report["verify_url"]).removeprefix("https://tanhui.example.org")
+    page = api.client.get(path, headers={"Accept": "text/html"}).text
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; 公司" in page

@@ -120,3 +120,11 @@ def test_only_the_operator_issues_and_a_bad_profile_changes_nothing(world: World
     assert shown == profile()
     assert reports.content_hash(reports.report_content(shown, issued_at)) == stored["content_sha256"]
     assert reports.public_view(stored)["label"] == "light_green"
+
+
+def test_a_residents_report_names_the_kind_and_area() -> None:
+    total = sum(kg for _, kg in profile().monthly_emissions_kg)
+    resident = profile(holder_kind="resident", name="张三 <Zhang San>", unified_social_credit_code=None,
+                       industry_code=None, area="daily_life", emissions_by_area_kg={"daily_life": total})
+    extracted = _text(_pdf(resident)[0])
+    assert "居民 resident" in extracted and "居民生活 Daily life" in extracted and "张三 <Zhang San>" in extracted
