@@ -10,6 +10,9 @@ from typing import Any
 
 import pytest
 
+from tanhui.accounts.credit_report import profile_json
+from tanhui.finance.loans import product_json
+from tanhui.finance.products import example
 from tanhui.identity import services as identity
 from tanhui.identity.principal import Principal
 from tanhui.projects import declarations as declaring
@@ -17,6 +20,7 @@ from tanhui.projects import reports
 from tanhui.types import utcnow
 from tanhui.unit_of_work import UnitOfWork
 from tests.factories import PASSWORD, World, snapshot
+from tests.finance.profiles import profile
 from tests.mrv.test_mrv_registry import SiteSpec, register, write_report
 from tests.points.world import walk_setup
 from tests.projects.test_mrv_reports import upload as mrv_upload
@@ -47,6 +51,7 @@ def _viewers(world: World) -> dict[int, Principal]:
     with UnitOfWork(world.engine, world.operator.actor) as tx:
         for org, kind, name in ((world.operator_org, "operator", "operator"),
                                 (world.owner_org, "project_owner", "owner"),
+                                (world.buyer_org, "buyer", "buyer"),
                                 (world.bank_org, "bank", "bank")):
             identity.create_user(tx, world.operator, organization_id=org, username=f"{name}-viewer",
                                  password=PASSWORD, role="viewer")
@@ -227,6 +232,16 @@ def test_every_write_endpoint_checks_who_acts(api: Api, world: World, subtests: 
              lambda: "/methodologies/TRAVEL-LOW@1-SHENZHEN/publish"),
         Case("/methodologies/{reference}/supersede", world.operator, world.owner, lambda: {"by": "PV-DIST@1-EC2023"},
              lambda: "/methodologies/PV-DIST@1-CN2023/supersede"),
+        # The buyer stands for an enterprise holding a carbon account (holder 7 of the sample profile).
+        Case("/credit-reports", world.operator, world.owner, lambda: {
+            "holder_organization_id": world.buyer_org, "profile": profile_json(profile())}),
+        Case("/consents", world.buyer, world.owner, lambda: {
+            "holder_id": 7, "bank_organization_id": world.bank_org, "scope": "full", "days": 30}),
+        Case("/consents/{consent_id}/revoke", world.buyer, world.owner, lambda: None,
+             lambda: f"/consents/{made['consent']}/revoke"),
+        Case("/finance/loan-products", world.bank, world.buyer, lambda: {
+            "bank_organization_id": world.bank_org,
+            "definition": product_json(example("QZ-INDUSTRIAL-CARBON-REDUCTION"))}),
     ]
     posts = {path.removeprefix("/api/v1") for path, methods in api.app.openapi()["paths"].items()
              if "post" in methods}
@@ -257,6 +272,8 @@ def test_every_write_endpoint_checks_who_acts(api: Api, world: World, subtests: 
                 made["crossing"] = result["id"]
             if case.route == "/carbon-accounts/holders":
                 made["holder"] = result["id"]
+            if case.route == "/consents":
+                made["consent"] = result["id"]
 
 
 def test_viewers_read_but_do_not_write(api: Api, world: World) -> None:

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
         description="directory for files beside the database: the meter-data lake and archived monitoring reports",
     )
     mqtt_url: str = Field(default="mqtt://127.0.0.1:1883", description="MQTT broker for live meter telemetry")
+    public_url: str = Field(
+        default="http://127.0.0.1:8000", pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
+        description="the address the public reaches this platform at; credit reports' QR codes point there",
+    )
 
 
 @lru_cache

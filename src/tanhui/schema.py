@@ -8,6 +8,7 @@ from tanhui.accounts.tables import (
     industry_benchmarks,
 )
 from tanhui.api.idempotency import idempotency_keys
+from tanhui.finance.tables import consent_grants, credit_reports, loan_products, report_accesses
 from tanhui.identity.tables import api_keys, instance_secrets, login_failures, organizations, users
 from tanhui.journal.tables import journal_entries, journal_head
 from tanhui.methodologies.tables import methodology_versions
@@ -59,7 +60,8 @@ JOURNALED = (organizations, users, api_keys, accounts, projects, acts, issuances
              methodology_versions, declaration_attachments, mrv_submissions, reminders,
              behaviour_events, points_balances, points_lots, points_entries, points_catalogue, points_redemptions,
              resident_settings, travel_packages, packaged_events,
-             carbon_holders, holder_economics, energy_records, holder_meters, industry_benchmarks)
+             carbon_holders, holder_economics, energy_records, holder_meters, industry_benchmarks,
+             credit_reports, consent_grants, loan_products)
 
 __all__ = [
     "JOURNALED",
@@ -73,6 +75,8 @@ __all__ = [
     "claimed_days",
     "compliance_obligations",
     "compliance_surrenders",
+    "consent_grants",
+    "credit_reports",
     "cross_regional_transfers",
     "declaration_attachments",
     "declaration_events",
@@ -87,6 +91,7 @@ __all__ = [
     "issuances",
     "journal_entries",
     "journal_head",
+    "loan_products",
     "login_failures",
     "meters",
     "methodology_versions",
@@ -105,6 +110,7 @@ __all__ = [
     "projects",
     "public_comments",
     "reminders",
+    "report_accesses",
     "report_sites",
     "resident_settings",
     "retirements",

@@ -29,7 +29,7 @@ from tanhui.prepared import Prepared
 from tanhui.types import utcnow
 
 # Columns the journal keeps only a digest of.
-SECRET_COLUMNS = {("users", "password_hash"), ("api_keys", "secret_hash")}
+SECRET_COLUMNS = {("users", "password_hash"), ("api_keys", "secret_hash"), ("credit_reports", "verification_code")}
 
 # Value types the journal keeps as they are (see ``canonical_value``).
 _PLAIN = (int, str)

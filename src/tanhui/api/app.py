@@ -17,7 +17,9 @@ from tanhui.api import (
     auth,
     carbon_accounts,
     compliance,
+    credit_reports,
     docs,
+    finance,
     lifecycle,
     methodologies,
     models,
@@ -68,7 +70,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     api = APIRouter(prefix=API_PREFIX)
     for module in (auth, organizations, accounts, projects, acts, public, methodologies, lifecycle, compliance, mrv,
-                   points, carbon_accounts):
+                   points, carbon_accounts, credit_reports, finance):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(problems.router)

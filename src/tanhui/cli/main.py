@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 from typer.core import TyperGroup
 
-from tanhui.cli import accounts, audit, lifecycle, methodology, mrv, points, regions, registry, serial, server
+from tanhui.cli import accounts, audit, finance, lifecycle, methodology, mrv, points, regions, registry, serial, server
 from tanhui.cli.context import CliState, fail, state
 from tanhui.config import Settings
 from tanhui.errors import TanhuiError
@@ -64,6 +64,9 @@ app.add_typer(regions.region, name="region")
 app.add_typer(regions.compliance, name="compliance")
 app.add_typer(points.points, name="points")
 app.add_typer(accounts.accounts, name="accounts")
+app.add_typer(finance.report, name="report")
+app.add_typer(finance.consent, name="consent")
+app.add_typer(finance.loan, name="loan")
 app.add_typer(registry.org, name="org")
 app.add_typer(registry.user, name="user")
 app.add_typer(registry.account, name="account")

@@ -1,0 +1,1 @@
+"""Green finance on carbon accounts: holders' consent to banks, the access log, loan products and quotes."""
