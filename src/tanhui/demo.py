@@ -6,12 +6,19 @@ which the README documents: a demo database must never hold real credits.
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
+from tanhui.accounts import credit_report, importing
+from tanhui.accounts.periods import Period
+from tanhui.accounts.profiles import compute_benchmarks
+from tanhui.accounts.register import holder_by_reference
+from tanhui.finance import products
+from tanhui.finance.loans import product_json
 from tanhui.identity import services as identity
 from tanhui.identity.principal import Principal
 from tanhui.identity.tables import organizations
@@ -59,6 +66,23 @@ DEMO_LOGINS = (
     DemoLogin("verifier", VERIFIER, "verifier", "reviews monitoring reports named to it / 核证监测报告"),
 )
 CHARGERS = "SIP public charging piles / 园区公共充电桩"
+# Carbon accounts (2023: the newest year with provincial grid factors): the Wujiang buyer and three peers of its
+# industry, so that benchmarks, label, grade and rating have a population to compare with.
+ACCOUNTS_YEAR = 2023
+HOLDER = "WJ-001"
+LOAN_PRODUCT = "QZ-INDUSTRIAL-CARBON-REDUCTION"
+_HOLDERS = f"""reference,kind,name,unified_social_credit_code,industry_code,region,area
+{HOLDER},enterprise,{BUYER},91320509MA1XDK000X,C3982,WUJIANG,industry
+WJ-002,enterprise,吴江示例精密（演示） Wujiang Example Precision (demo),91320509MA1XDK0011,C3971,WUJIANG,industry
+WJ-003,enterprise,吴江示例光电（演示） Wujiang Example Optoelectronics (demo),91320509MA1XDK0024,C3976,WUJIANG,industry
+WJ-004,enterprise,吴江示例电路（演示） Wujiang Example Circuits (demo),91320509MA1XDK0037,C3982,WUJIANG,industry
+"""
+# Value added and output value in 10k yuan; WJ-001 also has 2022 for the historical dimension.
+_ECONOMICS = [(HOLDER, 2022, 5200, 1500), (HOLDER, 2023, 5600, 1700), ("WJ-002", 2023, 3000, 800),
+              ("WJ-003", 2023, 4000, 900), ("WJ-004", 2023, 2500, 600)]
+# Monthly electricity (kWh) per holder and year, and WJ-001's natural gas (10^4 Nm3) in winter months.
+_ELECTRICITY = {(HOLDER, 2022): 210_000, (HOLDER, 2023): 190_000, ("WJ-002", 2023): 150_000,
+                ("WJ-003", 2023): 260_000, ("WJ-004", 2023): 120_000}
 EMISSIONS_2025 = 10_000_000  # kgCO2e verified for the Wujiang buyer's 2025 compliance year
 
 
@@ -111,8 +135,33 @@ def seed_demo(engine: Engine, *, registry: str = "TH", credit_type: str = "PHCER
         declarations.announce(tx, operator, chargers["id"], days=7)
         compliance.record_obligation(tx, operator, organization_id=buyer.organization_id, region="WUJIANG",
                                      compliance_year=2025, verified_emissions_kg=EMISSIONS_2025)
+        _seed_carbon_accounts(tx, operator, buyer, bank)
         tx.commit()
     return True
+
+
+def _seed_carbon_accounts(tx: UnitOfWork, operator: Principal, buyer: Principal, bank: Principal) -> None:
+    """Four enterprises' carbon accounts, the year's benchmarks, the buyer's credit report and a bank's product."""
+    economics = ["reference,period_start,period_end,output_value_10k_yuan,value_added_10k_yuan,source"]
+    economics += [f"{ref},{year}-01-01,{year}-12-31,{output},{added},statistics bureau (demo)"
+                  for ref, year, output, added in _ECONOMICS]
+    records = ["reference,energy_type,unit,quantity,period_start,period_end,source,metered"]
+    for (ref, year), kwh in _ELECTRICITY.items():
+        for month in range(1, 13):
+            last = calendar.monthrange(year, month)[1]
+            span = f"{year}-{month:02}-01,{year}-{month:02}-{last:02}"
+            records.append(f"{ref},electricity,kWh,{kwh + 1_000 * month},{span},State Grid bill (demo),true")
+            if ref == HOLDER and month in (1, 2, 12):
+                records.append(f"{ref},natural_gas,10^4 Nm3,1.5,{span},gas bill (demo),true")
+    for kind, text in (("holders", _HOLDERS), ("economics", "\n".join(economics)), ("records", "\n".join(records))):
+        importing.import_file(tx, operator, kind, text.encode(), f"demo-{kind}.csv")
+    compute_benchmarks(tx, operator, ACCOUNTS_YEAR)
+    holder = holder_by_reference(tx.conn, HOLDER)
+    assert holder is not None  # imported just above
+    credit_report.issue_holder_report(tx, operator, holder["id"], Period.parse(str(ACCOUNTS_YEAR)),
+                                      holder_organization_id=buyer.organization_id)
+    products.define(tx, bank, bank_organization_id=bank.organization_id,
+                    definition=product_json(products.example(LOAN_PRODUCT)))
 
 
 def demo_present(engine: Engine) -> bool:
