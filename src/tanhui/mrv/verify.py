@@ -10,11 +10,14 @@ and `verify` streams the results to ``intervals.parquet``, keeping only the smal
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import shutil
 import tempfile
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -43,6 +46,8 @@ FLAG_NAMES: tuple[str, ...] = tuple(flag.name.lower() for flag in Flag if flag.n
 # intervals take a few hundred MB through the flag pipeline, so that two partitions in flight (one computing,
 # one being written) stay well inside the 4 GB a verification run may use.
 PARTITION_INTERVALS = 2_000_000
+# Partitions the local engine verifies at a time: one per core (each a few hundred MB at most).
+LOCAL_THREADS = max(1, os.cpu_count() or 1)
 # How many meter ids a note lists before "and N more".
 SHOWN_METERS = 5
 
@@ -167,9 +172,26 @@ def run_task(task: PartitionTask) -> PartitionResult:
 
 def run_partitions(tasks: Sequence[PartitionTask],
                    work: Callable[[PartitionTask], PartitionResult]) -> Iterator[PartitionResult]:
-    """The local engine: the partitions one after another in this process (Polars parallelises within each)."""
-    for task in tasks:
-        yield work(task)
+    """The local engine: the partitions on `LOCAL_THREADS` threads of this process, yielded in the tasks' order.
+
+    Polars parallelises within a partition, but its numpy steps run on one core each; numpy, Polars and
+    pyarrow release Python's GIL on whole arrays, so partitions on threads keep every core busy while the
+    caller writes the previous result.  At most `LOCAL_THREADS` partitions are computing at a time.
+    """
+    with ThreadPoolExecutor(LOCAL_THREADS, thread_name_prefix="verify") as pool:
+        waiting = iter(tasks)
+        running: deque[Future[PartitionResult]] = deque(
+            pool.submit(work, task) for task in itertools.islice(waiting, LOCAL_THREADS))
+        try:
+            while running:
+                result = running.popleft().result()
+                following = next(waiting, None)
+                if following is not None:
+                    running.append(pool.submit(work, following))
+                yield result
+        finally:
+            for future in running:
+                future.cancel()
 
 
 # ---------------------------------------------------------------- one partition (pure)
@@ -472,11 +494,12 @@ def _listed(items: Sequence[str]) -> str:
 
 def _spill(readings: pl.LazyFrame, partitions: list[Partition], period: Period,
            directory: Path) -> tuple[list[pl.LazyFrame], dict[str, int]]:
-    """Route the readings to one Arrow file per partition in one streaming pass (a shuffle through local disk),
-    so that each partition reads only its own readings; readings of unknown meters are counted by meter.
+    """Route the readings to Arrow files per partition in one streaming pass (a shuffle through local disk, in
+    Polars' own threads), so that each partition reads only its own readings; readings of unknown meters are
+    counted by meter.
 
     A partition is its sites' meters over its days; a register read at local midnight also goes to the partition
-    whose last interval it closes.
+    whose last interval it closes (a second, small set of files: such reads are few).
     """
     # Each group of cells has consecutive partitions of equally many days (the last may be shorter).
     routes = []
@@ -490,28 +513,24 @@ def _spill(readings: pl.LazyFrame, partitions: list[Partition], period: Period,
     own = pl.col("first") + day // pl.col("days")
     previous = pl.col("first") + (day - 1) // pl.col("days")
     midnight_read = pl.col("register_kwh").is_not_null() & (local.dt.time() == pl.time(0)) & (day > 0)
-    routed = readings.join(pl.concat(routes).lazy(), on="meter_id", how="left").with_columns(
-        own=pl.when(own <= pl.col("last")).then(own), closes=pl.when(midnight_read & (previous != own)).then(previous),
-    )
-    writers: dict[int, pa.ipc.RecordBatchFileWriter] = {}
-    schema = pl.DataFrame(schema=READING_SCHEMA).to_arrow().schema
+    routed = readings.join(pl.concat(routes).lazy(), on="meter_id", how="left", maintain_order="left")
+    # Readings of unknown meters go to partition -1, to be counted.
+    routed.select(*READING_SCHEMA, partition=pl.when(own <= pl.col("last")).then(own).fill_null(-1)).sink_ipc(
+        pl.PartitionBy(directory / "own", key="partition", include_key=False), compression=None)
+    closing = (routed.filter(midnight_read & (previous != own) & pl.col("first").is_not_null())
+               .select(*READING_SCHEMA, partition=previous))
+    closing.sink_ipc(pl.PartitionBy(directory / "closes", key="partition", include_key=False), compression=None)
     unknown: dict[str, int] = {}
-    try:
-        for batch in routed.collect_batches():
-            for meter, count in batch.filter(pl.col("first").is_null()).group_by("meter_id").len().iter_rows():
-                unknown[meter] = unknown.get(meter, 0) + count
-            copies = pl.concat([batch.select(*READING_SCHEMA, partition="own"),
-                                batch.select(*READING_SCHEMA, partition="closes")]).drop_nulls("partition")
-            for (index,), rows in copies.partition_by("partition", as_dict=True).items():
-                if index not in writers:
-                    writers[index] = pa.ipc.new_file(directory / f"partition-{index}.arrow", schema)
-                writers[index].write_table(rows.drop("partition").to_arrow().cast(schema))
-    finally:
-        for writer in writers.values():
-            writer.close()
-    lazies = [pl.scan_ipc(directory / f"partition-{index}.arrow") if index in writers
-              else pl.LazyFrame(schema=READING_SCHEMA) for index in range(len(partitions))]
-    return lazies, unknown
+    if (directory / "own" / "partition=-1").is_dir():
+        stray = pl.scan_ipc(directory / "own" / "partition=-1" / "*.ipc").group_by("meter_id").len().collect()
+        unknown = dict(stray.iter_rows())
+
+    def scan(index: int) -> pl.LazyFrame:
+        files = [directory / kind / f"partition={index}" for kind in ("own", "closes")]
+        scans = [pl.scan_ipc(path / "*.ipc") for path in files if path.is_dir()]
+        return pl.concat(scans) if scans else pl.LazyFrame(schema=READING_SCHEMA)
+
+    return [scan(index) for index in range(len(partitions))], unknown
 
 
 def _sha256(path: Path) -> str:
