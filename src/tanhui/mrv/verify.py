@@ -143,7 +143,8 @@ class Parameters:
 class PartitionResult:
     """What one partition yields: its intervals (`frames.INTERVAL_SCHEMA`), its daily rows, unplaced readings."""
 
-    intervals: pl.DataFrame
+    # Arrow in the schema of intervals.parquet, as the writer takes it: no conversion of a partition's strings.
+    intervals: pa.Table
     daily: pl.DataFrame
     # Readings that belong to no expected interval: (meter_id, readings) of readings before commissioning.
     unplaced: pl.DataFrame
@@ -330,14 +331,15 @@ def verify_partition(sites: pl.DataFrame, readings: pl.DataFrame, period: Period
     cell_position = sites.select(pl.col("cell").replace_strict(cells, pl.int_range(len(cells), eager=True)))
     sky_row = cell_position.to_series().to_numpy()[grid.meter] * period.intervals + grid.interval
     sky = clearsky.cell_sky(cells.to_list(), period.first, period.intervals)[sky_row]
-    site_columns = sites.select("capacity_kw", "tilt", "azimuth")[grid.meter]
+    terms = clearsky.orientation(pl.col("tilt"), pl.col("azimuth"))
+    site_columns = sites.select("capacity_kw", **terms)[grid.meter]
     day = _local_days(period)[grid.interval]
     frame = pl.concat([energy, sky, site_columns], how="horizontal").with_columns(
         meter=pl.Series(grid.meter),
         ts=pl.Series(grid.interval * _STEP_US + _epoch_us(period.first)).cast(pl.Datetime("us", "UTC")),
         day=pl.Series(day),
     ).with_columns(
-        clear_sky_kwh=clearsky.interval_kwh(clearsky.plane_of_array(pl.col("tilt"), pl.col("azimuth")),
+        clear_sky_kwh=clearsky.interval_kwh(clearsky.plane_irradiance(*(pl.col(name) for name in terms)),
                                             pl.col("capacity_kw")) * parameters.clear_sky_margin,
     )
     mask = flags.flag_intervals(frame, parameters.thresholds, now).to_numpy()
@@ -353,7 +355,7 @@ def verify_partition(sites: pl.DataFrame, readings: pl.DataFrame, period: Period
         "accepted_kwh": pa.array(accepted),
     }, schema=_INTERVALS_SCHEMA)
     daily = _daily(site_days, kwh, accepted, frame["clear_sky_kwh"].to_numpy(), mask, sites, period)
-    return PartitionResult(cast(pl.DataFrame, pl.from_arrow(intervals)), daily, unplaced)
+    return PartitionResult(intervals, daily, unplaced)
 
 
 def _meter_ids(sites: pl.DataFrame) -> pa.Array:
@@ -593,7 +595,7 @@ def verify(
         done = 0
         with pq.ParquetWriter(scratch / INTERVALS_FILE, _INTERVALS_SCHEMA, compression="zstd") as writer:
             for task, result in zip(tasks, engine(tasks, run_task), strict=True):
-                writer.write_table(result.intervals.to_arrow().cast(_INTERVALS_SCHEMA))
+                writer.write_table(result.intervals)
                 daily_parts.append(result.daily)
                 unplaced_parts.append(result.unplaced)
                 done += len(task.sites) * task.period.days
