@@ -510,18 +510,20 @@ def _spill(readings: pl.LazyFrame, partitions: list[Partition], period: Period,
             last = max(i for i, other in enumerate(partitions) if other.cells == part.cells)
             routes.append(part.sites.select("meter_id", first=pl.lit(index, pl.Int64),
                                             days=pl.lit(part.period.days, pl.Int64), last=pl.lit(last, pl.Int64)))
-    local = pl.col("ts").dt.convert_time_zone(period.timezone)
-    day = (local.dt.date() - pl.lit(period.start)).dt.total_days()
+    day, midnight = _local_day(period)
     own = pl.col("first") + day // pl.col("days")
     previous = pl.col("first") + (day - 1) // pl.col("days")
-    midnight_read = pl.col("register_kwh").is_not_null() & (local.dt.time() == pl.time(0)) & (day > 0)
-    routed = readings.join(pl.concat(routes).lazy(), on="meter_id", how="left", maintain_order="left")
+    route = pl.concat(routes).lazy()
     # Readings of unknown meters go to partition -1, to be counted.
-    routed.select(*READING_SCHEMA, partition=pl.when(own <= pl.col("last")).then(own).fill_null(-1)).sink_ipc(
-        pl.PartitionBy(directory / "own", key="partition", include_key=False), compression=None)
-    closing = (routed.filter(midnight_read & (previous != own) & pl.col("first").is_not_null())
-               .select(*READING_SCHEMA, partition=previous))
-    closing.sink_ipc(pl.PartitionBy(directory / "closes", key="partition", include_key=False), compression=None)
+    (readings.join(route, on="meter_id", how="left", maintain_order="left")
+     .select(*READING_SCHEMA, partition=pl.when(own <= pl.col("last")).then(own).fill_null(-1))
+     .sink_ipc(pl.PartitionBy(directory / "own", key="partition", include_key=False), compression=None))
+    # Read back from the spilled files, not the input: Arrow is read without decoding, one column at a time.
+    spilled = pl.scan_ipc(directory / "own" / "*" / "*.ipc")
+    midnight_reads = spilled.filter(pl.col("register_kwh").is_not_null() & midnight & (day > 0))
+    (midnight_reads.join(route, on="meter_id", how="inner", maintain_order="left").filter(previous != own)
+     .select(*READING_SCHEMA, partition=previous)
+     .sink_ipc(pl.PartitionBy(directory / "closes", key="partition", include_key=False), compression=None))
     unknown: dict[str, int] = {}
     if (directory / "own" / "partition=-1").is_dir():
         stray = pl.scan_ipc(directory / "own" / "partition=-1" / "*.ipc").group_by("meter_id").len().collect()
@@ -533,6 +535,21 @@ def _spill(readings: pl.LazyFrame, partitions: list[Partition], period: Period,
         return pl.concat(scans) if scans else pl.LazyFrame(schema=READING_SCHEMA)
 
     return [scan(index) for index in range(len(partitions))], unknown
+
+
+def _local_day(period: Period) -> tuple[pl.Expr, pl.Expr]:
+    """A reading's local day (days since the period's first) and whether it is stamped at local midnight.
+
+    Integer arithmetic on the UTC time where every day of the period is 24 hours long (Asia/Shanghai has kept
+    UTC+8 since 1991), the time zone's rules only where a day is not.
+    """
+    day_us = _epoch_us(datetime(1970, 1, 2, tzinfo=UTC))
+    midnights = [_epoch_us(period.midnight(period.start + timedelta(days=n))) for n in range(period.days + 1)]
+    if all(later - earlier == day_us for earlier, later in itertools.pairwise(midnights)):
+        since = pl.col("ts").dt.epoch("us") - midnights[0]
+        return since // day_us, since % day_us == 0
+    local = pl.col("ts").dt.convert_time_zone(period.timezone)
+    return (local.dt.date() - pl.lit(period.start)).dt.total_days(), local.dt.time() == pl.time(0)
 
 
 def _sha256(path: Path) -> str:
