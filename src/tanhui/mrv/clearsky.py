@@ -10,6 +10,7 @@ tilt or azimuth is unknown is bounded by the most favourable plane: the one faci
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from collections.abc import Sequence
 from datetime import datetime
@@ -34,6 +35,8 @@ STC_IRRADIANCE = 1000.0
 # Hay-Davies divides by cos(zenith); pvlib floors it at cos(89°) so that the sun at the horizon stays finite.
 _COS_ZENITH_FLOOR = math.cos(math.radians(89.0))
 _HOURS = INTERVAL.total_seconds() / 3600.0
+
+_WARNINGS_SWAP = threading.Lock()
 
 # Columns of a cell-sky frame, per cell and interval (irradiance in W/m², at the interval's midpoint).
 SKY_COLUMNS = ("sun_up", "cos_zenith", "sun_north", "sun_east", "dni", "dhi", "ghi", "anisotropy", "poa_max")
@@ -67,7 +70,8 @@ def cell_sky(cells: Sequence[int], first: datetime, intervals: int) -> pl.DataFr
 
     midpoints = pd.date_range(first + INTERVAL / 2, periods=intervals, freq=INTERVAL)
     parts = []
-    with warnings.catch_warnings():
+    # catch_warnings swaps the process's warning filters: partitions verified on threads take turns here.
+    with _WARNINGS_SWAP, warnings.catch_warnings():
         # pvlib 0.16 still uses DatetimeIndex.dayofyear, which pandas 3 deprecates: nothing a user can act on.
         warnings.filterwarnings("ignore", message=".*dayofyear is deprecated", category=DeprecationWarning)
         dni_extra = get_extra_radiation(midpoints).to_numpy()
