@@ -13,10 +13,12 @@ import dask
 import polars as pl
 import psutil
 import pytest
-from distributed import LocalCluster
+from distributed import Client, LocalCluster
+from distributed.comm.core import CommClosedError
 from polars.testing import assert_frame_equal
 
 from tanhui.errors import InvalidRequest
+from tanhui.mrv import dask_engine as dask_engine_module
 from tanhui.mrv import verify
 from tanhui.mrv.dask_engine import ClusterUnavailable, PartitionLost, dask_engine, version_mismatches
 from tanhui.mrv.frames import READING_SCHEMA
@@ -142,6 +144,26 @@ def test_a_partition_whose_worker_dies_fails_the_run_by_name_and_writes_nothing(
         verify.verify(sites, readings, PERIOD, tmp_path, now=NOW, partition_intervals=ONE_CELL_EACH,
                       engine=lambda tasks, _: engine(tasks, _die))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_partition_whose_readings_cannot_reach_a_dying_worker_is_sent_again_in_its_turn(
+        park: tuple[pl.DataFrame, pl.LazyFrame], local_runs: dict[int, Path], tmp_path: Path) -> None:
+    # The race of a worker dying while the driver scatters the next partition to it: the connection closes
+    # midway.  The first attempt to send partition 1 fails so; the run still writes what the local engine does.
+    failed: list[int] = []
+
+    def ship(task: verify.PartitionTask) -> verify.PartitionTask:
+        if task.index == 1 and not failed:
+            failed.append(task.index)
+            raise CommClosedError("in <TCP (closed) ConnectionPool.scatter local=tcp://127.0.0.1:1>: Stream is closed")
+        return task
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster, set_as_default=False) as client:
+        _verify(tmp_path, park, engine=dask_engine_module._engine(client, ship=ship),
+                partition_intervals=ONE_CELL_EACH)
+    assert failed == [1]
+    _assert_same_output(local_runs[ONE_CELL_EACH], tmp_path)
 
 
 def test_workers_running_other_versions_are_named() -> None:

@@ -12,7 +12,7 @@ import pytest
 from tanhui.errors import BadInput
 from tanhui.mrv import dlt645
 from tanhui.mrv.frames import READING_SCHEMA
-from tanhui.mrv.readings import ReadingBatch, check_known_meters, read_readings, rows_text
+from tanhui.mrv.readings import ReadingBatch, check_known_meters, read_readings, rows_text, scan_readings
 
 NAIVE_NOTE = "timestamps without a UTC offset were read as Asia/Shanghai local time"
 
@@ -199,3 +199,35 @@ def test_long_lists_of_rows_are_summarised() -> None:
     assert rows_text([7], "line") == "line 7"
     assert rows_text([2, 3], "row") == "rows 2 and 3"
     assert rows_text(range(2, 10), "line") == "lines 2, 3, 4, 5, 6 and 3 more"
+
+
+def test_a_typed_parquet_file_is_scanned_with_the_same_readings_and_notes_as_read(tmp_path: Path) -> None:
+    aware = tmp_path / "aware.parquet"
+    pl.DataFrame({"meter_id": [" m1", "m2"], "ts": [utc(1), utc(2)], "kwh": [2, 3]}).write_parquet(aware)
+    naive = tmp_path / "naive.parquet"
+    pl.DataFrame({"meter_id": [42], "ts": [datetime(2024, 1, 1, 9, 0)], "register_kwh": [7.5]}).write_parquet(naive)
+
+    for path, known in ((aware, ["m1", "m2"]), (naive, ["42"])):
+        scan, batch = scan_readings(path, known), read_readings(path)
+        assert isinstance(scan.frame, pl.LazyFrame)
+        assert scan.frame.collect().equals(batch.frame)
+        assert (scan.readings, scan.notes) == (len(batch.frame), batch.notes)
+
+
+@pytest.mark.parametrize(("frame", "message"), [
+    (pl.DataFrame({"meter_id": ["m1", "m9", "m1"], "ts": [utc(0), utc(1), utc(2)], "kwh": [1.0, 2.0, 3.0]}),
+     "row 2: unknown meter m9"),
+    (pl.DataFrame({"meter_id": ["m1", "m1"], "ts": [utc(0), utc(1, 5)], "kwh": [1.0, 2.0]}),
+     "row 2: column ts is not the start of a 15-minute interval"),
+    (pl.DataFrame({"meter_id": ["m1", "m1"], "ts": [utc(0), utc(1)], "kwh": [float("inf"), 1e7]}),
+     "row 1: column kwh is not finite; row 2: column kwh is beyond"),
+    (pl.DataFrame({"meter_id": ["m1", ""], "ts": [utc(0), utc(1)], "kwh": [1.0, 2.0]}),
+     "row 2: column meter_id is empty"),
+])
+def test_a_scanned_parquet_file_breaking_a_rule_gets_the_error_naming_its_rows(
+        tmp_path: Path, frame: pl.DataFrame, message: str) -> None:
+    path = tmp_path / "bad.parquet"
+    frame.write_parquet(path)
+
+    with pytest.raises(BadInput, match=message):
+        scan_readings(path, ["m1"])

@@ -114,7 +114,7 @@ def _load(first: Path, more: list[Path], fmt: str | None, meters: list[str],
     """Each readings path as a lazy frame of the sites' readings, with what the summary records about it."""
     from tanhui.mrv.frames import INTERVAL
     from tanhui.mrv.lake import MANIFEST, Lake
-    from tanhui.mrv.readings import check_known_meters, read_readings
+    from tanhui.mrv.readings import scan_readings
 
     frames: list[pl.LazyFrame] = []
     inputs: list[dict[str, Any]] = []
@@ -134,12 +134,11 @@ def _load(first: Path, more: list[Path], fmt: str | None, meters: list[str],
             inputs.append({"lake": str(path.resolve()), "batches": len(batches),
                            "last_batch": batches[-1]["id"] if batches else None})
         else:
-            batch = read_readings(path, fmt)
-            # Here rather than in verify, so that the error names the file's own lines.
-            check_known_meters(batch.frame, meters, batch.source, rows=batch.rows, word=batch.row_word)
-            frames.append(batch.frame.lazy())
-            inputs.append({"file": str(path.resolve()), "sha256": _sha256(path), "readings": len(batch.frame)})
-            notes.extend(f"{path.name}: {note}" for note in batch.notes)
+            # Unknown meters are refused here rather than in verify, so that the error names the file's own lines.
+            scan = scan_readings(path, meters, fmt)
+            frames.append(scan.frame)
+            inputs.append({"file": str(path.resolve()), "sha256": _sha256(path), "readings": scan.readings})
+            notes.extend(f"{path.name}: {note}" for note in scan.notes)
     return frames, inputs, notes
 
 

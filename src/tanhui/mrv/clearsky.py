@@ -10,6 +10,7 @@ tilt or azimuth is unknown is bounded by the most favourable plane: the one faci
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from collections.abc import Sequence
 from datetime import datetime
@@ -34,6 +35,8 @@ STC_IRRADIANCE = 1000.0
 # Hay-Davies divides by cos(zenith); pvlib floors it at cos(89°) so that the sun at the horizon stays finite.
 _COS_ZENITH_FLOOR = math.cos(math.radians(89.0))
 _HOURS = INTERVAL.total_seconds() / 3600.0
+
+_WARNINGS_SWAP = threading.Lock()
 
 # Columns of a cell-sky frame, per cell and interval (irradiance in W/m², at the interval's midpoint).
 SKY_COLUMNS = ("sun_up", "cos_zenith", "sun_north", "sun_east", "dni", "dhi", "ghi", "anisotropy", "poa_max")
@@ -67,7 +70,8 @@ def cell_sky(cells: Sequence[int], first: datetime, intervals: int) -> pl.DataFr
 
     midpoints = pd.date_range(first + INTERVAL / 2, periods=intervals, freq=INTERVAL)
     parts = []
-    with warnings.catch_warnings():
+    # catch_warnings swaps the process's warning filters: partitions verified on threads take turns here.
+    with _WARNINGS_SWAP, warnings.catch_warnings():
         # pvlib 0.16 still uses DatetimeIndex.dayofyear, which pandas 3 deprecates: nothing a user can act on.
         warnings.filterwarnings("ignore", message=".*dayofyear is deprecated", category=DeprecationWarning)
         dni_extra = get_extra_radiation(midpoints).to_numpy()
@@ -121,12 +125,28 @@ def plane_of_array(tilt: pl.Expr, azimuth: pl.Expr) -> pl.Expr:
     ``tilt`` and ``azimuth`` are degrees (azimuth clockwise from north); where either is null the orientation is
     unknown and the site gets ``poa_max``, the irradiance on the plane facing the sun.
     """
+    return plane_irradiance(**orientation(tilt, azimuth))
+
+
+def orientation(tilt: pl.Expr, azimuth: pl.Expr) -> dict[str, pl.Expr]:
+    """A module plane's terms in `plane_irradiance`: once per site, so that no trigonometry runs per interval.
+
+    ``plane_north``/``plane_east`` are sin(tilt) × cos/sin(azimuth); all three are null where the orientation
+    is unknown.
+    """
     tilt_rad, azimuth_rad = tilt.radians(), azimuth.radians()
-    projection = (tilt_rad.cos() * pl.col("cos_zenith")
-                  + tilt_rad.sin() * azimuth_rad.cos() * pl.col("sun_north")
-                  + tilt_rad.sin() * azimuth_rad.sin() * pl.col("sun_east")).clip(-1.0, 1.0)
-    known = _transposed(projection, tilt_rad.cos())
-    return pl.when(tilt.is_null() | azimuth.is_null()).then(pl.col("poa_max")).otherwise(known)
+    known = tilt.is_not_null() & azimuth.is_not_null()
+    return {"plane_cos_tilt": pl.when(known).then(tilt_rad.cos()),
+            "plane_north": pl.when(known).then(tilt_rad.sin() * azimuth_rad.cos()),
+            "plane_east": pl.when(known).then(tilt_rad.sin() * azimuth_rad.sin())}
+
+
+def plane_irradiance(plane_cos_tilt: pl.Expr, plane_north: pl.Expr, plane_east: pl.Expr) -> pl.Expr:
+    """`plane_of_array` from the plane's `orientation` terms (null: unknown, the plane facing the sun)."""
+    projection = (plane_cos_tilt * pl.col("cos_zenith") + plane_north * pl.col("sun_north")
+                  + plane_east * pl.col("sun_east")).clip(-1.0, 1.0)
+    known = _transposed(projection, plane_cos_tilt)
+    return pl.when(plane_cos_tilt.is_null()).then(pl.col("poa_max")).otherwise(known)
 
 
 def interval_kwh(irradiance: pl.Expr, capacity_kw: pl.Expr) -> pl.Expr:

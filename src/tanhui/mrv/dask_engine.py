@@ -124,28 +124,43 @@ def _engine(client: Any, ship: Callable[[PartitionTask], PartitionTask]) -> Engi
 
         ahead = max(1, IN_FLIGHT_PER_THREAD * sum(client.nthreads().values()))
         waiting = iter(tasks)
-        pending: deque[tuple[int, Any]] = deque()
+        pending: deque[tuple[PartitionTask, Any]] = deque()
+
+        def submit(task: PartitionTask) -> Any:
+            """The task's future, or the error if its data could not be scattered: a worker that dies while
+            the driver sends it data (it ran the previous partition and was killed) closes the connection
+            midway.  The partition is sent again when its turn comes, after the dead worker's own partition
+            has failed or been retried."""
+            try:
+                # Scattered, not passed to submit: the data goes to a worker, never into the scheduler's graph.
+                shipped = client.scatter(ship(task), hash=False)
+            except OSError as exc:  # distributed's CommClosedError among them
+                return exc
+            return client.submit(work, shipped, pure=False)
 
         def submit_next() -> None:
             task = next(waiting, None)
             if task is not None:
-                # Scattered, not passed to submit: the data goes to a worker, never into the scheduler's graph.
-                shipped = client.scatter(ship(task), hash=False)
-                pending.append((task.index, client.submit(work, shipped, pure=False)))
+                pending.append((task, submit(task)))
 
         try:
             for _ in range(ahead):
                 submit_next()
             while pending:
-                index, future = pending.popleft()
+                task, future = pending.popleft()
+                lost = f"partition {task.index} of {len(tasks)} was not verified"
+                if isinstance(future, OSError):
+                    future = submit(task)
+                    if isinstance(future, OSError):
+                        raise PartitionLost(f"{lost}: its readings could not be sent to a worker: {future}")
                 try:
                     result = future.result()
                 except (KilledWorker, FutureCancelledError) as exc:
-                    raise PartitionLost(f"partition {index} of {len(tasks)} was not verified: {exc}") from None
+                    raise PartitionLost(f"{lost}: {exc}") from None
                 future.release()  # the worker may drop it now: it is about to be written
                 submit_next()
                 yield result
         finally:
-            client.cancel([future for _, future in pending])
+            client.cancel([future for _, future in pending if not isinstance(future, OSError)])
 
     return run

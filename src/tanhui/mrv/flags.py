@@ -78,6 +78,14 @@ class _Series:
         self.frame = frame
         self.kwh = frame["kwh"].cast(pl.Float64).fill_null(np.nan).to_numpy()
         self.meter = frame["meter"].to_numpy()
+        # Per offset: whether the row that far away is of the same meter (the checks shift by a few offsets).
+        self._same: dict[int, np.ndarray] = {}
+
+    def same_meter(self, offset: int) -> np.ndarray:
+        """For rows ``offset`` (> 0) apart, ``[i]``: rows ``i`` and ``i + offset`` are of one meter."""
+        if offset not in self._same:
+            self._same[offset] = self.meter[offset:] == self.meter[:-offset]
+        return self._same[offset]
 
     def nameplate(self) -> np.ndarray:
         """Each row's site's energy at nameplate power over one interval (kWh)."""
@@ -89,11 +97,9 @@ class _Series:
         if abs(offset) >= len(values):
             return result
         if offset > 0:
-            same = self.meter[offset:] == self.meter[:-offset]
-            result[:-offset] = np.where(same, values[offset:], np.nan)
+            result[:-offset] = np.where(self.same_meter(offset), values[offset:], np.nan)
         else:
-            same = self.meter[:offset] == self.meter[-offset:]
-            result[-offset:] = np.where(same, values[:offset], np.nan)
+            result[-offset:] = np.where(self.same_meter(-offset), values[:offset], np.nan)
         return result
 
     def window(self, values: np.ndarray) -> list[np.ndarray]:
@@ -115,24 +121,24 @@ def _per_meter_min(series: _Series, values: np.ndarray) -> np.ndarray:
     return np.repeat(minima, np.diff(np.append(starts, len(values))))
 
 
-def stale(frame: pl.DataFrame) -> pl.Series:
+def stale(frame: pl.DataFrame, series: _Series | None = None) -> pl.Series:
     """Intervals repeating the previous non-zero energy as part of a run of at least `STALE_WINDOW` values.
 
     ``frame`` has ``meter`` and ``kwh`` (null where unknown), grids in time order.
     """
-    series = _Series(frame)
+    series = series or _Series(frame)
     kwh = series.kwh
     repeats = _close(kwh, series.shifted(kwh, -1), STALE_RTOL, STALE_ATOL) & (np.abs(kwh) > STALE_ATOL)
     return pl.Series("stale", run_lengths(repeats) >= STALE_WINDOW - 1)
 
 
-def interpolated(frame: pl.DataFrame) -> pl.Series:
+def interpolated(frame: pl.DataFrame, series: _Series | None = None) -> pl.Series:
     """Intervals on a straight line of at least `INTERPOLATION_WINDOW` values with a non-zero slope.
 
     ``frame`` has ``meter``, ``kwh`` and ``capacity_kw``.  As pvanalytics' ``mark="tail"``: every value of the
     line except its first.
     """
-    series = _Series(frame)
+    series = series or _Series(frame)
     nameplate = series.nameplate()
     slope = series.kwh - series.shifted(series.kwh, -1)
     previous = series.shifted(slope, -1)
@@ -155,7 +161,7 @@ def _median5(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray, e: np.n
     return np.maximum(np.minimum(low, high), np.minimum(np.maximum(low, high), e))
 
 
-def outliers(frame: pl.DataFrame) -> pl.Series:
+def outliers(frame: pl.DataFrame, series: _Series | None = None) -> pl.Series:
     """Spikes and dips: a Hampel identifier over a centred five-interval window of the meter's energy.
 
     ``frame`` has ``meter``, ``kwh`` and ``capacity_kw``.  The scale is the median, over the window, of each
@@ -163,7 +169,7 @@ def outliers(frame: pl.DataFrame) -> pl.Series:
     around any single median (which would hide a spike on the ramp, as pvanalytics' MAD does), but each stays
     close to its own running median.
     """
-    series = _Series(frame)
+    series = series or _Series(frame)
     residual = np.abs(series.kwh - _median5(*series.window(series.kwh)))
     spread = _median5(*series.window(residual)) * MAD_TO_SIGMA
     return pl.Series("outlier", (residual > HAMPEL_K * spread) & (residual > OUTLIER_MIN_SHARE * series.nameplate()))
@@ -191,8 +197,10 @@ def flag_intervals(frame: pl.DataFrame, thresholds: Thresholds, now: datetime) -
         Flag.ABOVE_CAPACITY: kwh > pl.col("capacity_kw") * _HOURS * thresholds.capacity_tolerance,
         Flag.FUTURE: pl.col("ts") + INTERVAL > now,  # an interval not over yet cannot have its final energy
     }
+    shared = _Series(frame)
     series = {
-        Flag.STALE: stale(frame), Flag.INTERPOLATED: interpolated(frame), Flag.OUTLIER: outliers(frame),
+        Flag.STALE: stale(frame, shared), Flag.INTERPOLATED: interpolated(frame, shared),
+        Flag.OUTLIER: outliers(frame, shared),
     }
     masks = [pl.when(check.fill_null(False)).then(bit[flag]).otherwise(zero) for flag, check in checks.items()]
     masks += [pl.when(pl.lit(values)).then(bit[flag]).otherwise(zero) for flag, values in series.items()]

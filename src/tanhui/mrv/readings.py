@@ -77,6 +77,73 @@ def read_readings(path: Path, fmt: str | None = None) -> ReadingBatch:
     return ReadingBatch(frame=frame, source=str(path), notes=notes, rows=table[_LINE], row_word=word)
 
 
+@dataclass(frozen=True)
+class ReadingScan:
+    """Checked readings of one source as a lazy frame in `frames.READING_SCHEMA`, not held in memory."""
+
+    frame: pl.LazyFrame
+    source: str
+    readings: int
+    notes: list[str] = field(default_factory=list)
+
+
+def scan_readings(path: Path, known: Collection[str], fmt: str | None = None) -> ReadingScan:
+    """`read_readings` followed by `check_known_meters`, streaming where it can: a Parquet file of typed columns
+    (a text or integer meter id, a datetime ts, a numeric kwh or register_kwh) is checked in one streaming pass
+    and returned as a scan, so that a file of any size is never held whole in memory.  Any other file, or a
+    Parquet file breaking a rule, goes through `read_readings`, whose error names the rows.
+    """
+    if _format(path, fmt) == "parquet":
+        scanned = _scan_typed_parquet(path, known)
+        if scanned is not None:
+            return scanned
+    batch = read_readings(path, fmt)
+    check_known_meters(batch.frame, known, batch.source, rows=batch.rows, word=batch.row_word)
+    return ReadingScan(batch.frame.lazy(), batch.source, len(batch.frame), batch.notes)
+
+
+def _scan_typed_parquet(path: Path, known: Collection[str]) -> ReadingScan | None:
+    """The file as a checked scan, or None where `read_readings` must read it (to convert text or to name the
+    rows that break a rule: the same rules, checked here without keeping the rows)."""
+    try:
+        schema = pl.scan_parquet(path, hive_partitioning=False).collect_schema()
+    except (pl.exceptions.PolarsError, OSError):
+        return None
+    values = [c for c in VALUE_COLUMNS if c in schema]
+    if set(schema) - {"meter_id", "ts", *VALUE_COLUMNS} or "meter_id" not in schema or "ts" not in schema \
+            or len(values) != 1:
+        return None
+    value = values[0]
+    meter_type, ts_type, value_type = schema["meter_id"], schema["ts"], schema[value]
+    if not (meter_type == pl.String or meter_type.is_integer()) or not isinstance(ts_type, pl.Datetime) \
+            or not value_type.is_numeric():
+        return None
+    meter = (pl.col("meter_id").str.strip_chars() if meter_type == pl.String
+             else pl.col("meter_id").cast(pl.String))
+    naive = ts_type.time_zone is None
+    ts = _local_to_utc(pl.col("ts")) if naive else pl.col("ts").dt.convert_time_zone("UTC")
+    number = pl.col(value).cast(pl.Float64)
+    absent = pl.lit(None, pl.Float64)
+    lazy = pl.scan_parquet(path, hive_partitioning=False).select(
+        meter.alias("meter_id"), ts.cast(pl.Datetime("us", "UTC")).alias("ts"),
+        (number if value == "kwh" else absent).alias("kwh"),
+        (number if value == "register_kwh" else absent).alias("register_kwh"),
+    )
+    cap = MAX_INTERVAL_KWH if value == "kwh" else MAX_REGISTER_KWH
+    # The rules of `_readings_from_table`, `_value_problems` and `check_known_meters`, as one condition.
+    broken = (pl.col("meter_id").is_null() | (pl.col("meter_id") == "")
+              | pl.col("meter_id").str.contains("\n", literal=True)
+              | ~pl.col("meter_id").is_in(pl.Series(list(known), dtype=pl.String).implode())
+              | pl.col("ts").is_null() | (pl.col("ts").dt.truncate("15m") != pl.col("ts"))
+              | pl.col(value).is_null() | ~pl.col(value).is_finite() | (pl.col(value).abs() > cap))
+    found = lazy.select(pl.len().alias("readings"), broken.fill_null(True).any().alias("broken"),
+                        pl.col("ts").is_not_null().any().alias("dated")).collect(engine="streaming")
+    readings, bad, dated = found.row(0)
+    if bad or not readings:
+        return None
+    return ReadingScan(lazy, str(path), readings, [_NAIVE_NOTE] if naive and dated else [])
+
+
 def check_readings(frame: pl.DataFrame, source: str) -> pl.DataFrame:
     """The frame in `READING_SCHEMA` order and types, or `BadInput` naming the rows (from 1) that break its rules.
 

@@ -10,15 +10,18 @@ and `verify` streams the results to ``intervals.parquet``, keeping only the smal
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import shutil
 import tempfile
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -43,6 +46,8 @@ FLAG_NAMES: tuple[str, ...] = tuple(flag.name.lower() for flag in Flag if flag.n
 # intervals take a few hundred MB through the flag pipeline, so that two partitions in flight (one computing,
 # one being written) stay well inside the 4 GB a verification run may use.
 PARTITION_INTERVALS = 2_000_000
+# Partitions the local engine verifies at a time: one per core (each a few hundred MB at most).
+LOCAL_THREADS = max(1, os.cpu_count() or 1)
 # How many meter ids a note lists before "and N more".
 SHOWN_METERS = 5
 
@@ -138,7 +143,8 @@ class Parameters:
 class PartitionResult:
     """What one partition yields: its intervals (`frames.INTERVAL_SCHEMA`), its daily rows, unplaced readings."""
 
-    intervals: pl.DataFrame
+    # Arrow in the schema of intervals.parquet, as the writer takes it: no conversion of a partition's strings.
+    intervals: pa.Table
     daily: pl.DataFrame
     # Readings that belong to no expected interval: (meter_id, readings) of readings before commissioning.
     unplaced: pl.DataFrame
@@ -167,9 +173,26 @@ def run_task(task: PartitionTask) -> PartitionResult:
 
 def run_partitions(tasks: Sequence[PartitionTask],
                    work: Callable[[PartitionTask], PartitionResult]) -> Iterator[PartitionResult]:
-    """The local engine: the partitions one after another in this process (Polars parallelises within each)."""
-    for task in tasks:
-        yield work(task)
+    """The local engine: the partitions on `LOCAL_THREADS` threads of this process, yielded in the tasks' order.
+
+    Polars parallelises within a partition, but its numpy steps run on one core each; numpy, Polars and
+    pyarrow release Python's GIL on whole arrays, so partitions on threads keep every core busy while the
+    caller writes the previous result.  At most `LOCAL_THREADS` partitions are computing at a time.
+    """
+    with ThreadPoolExecutor(LOCAL_THREADS, thread_name_prefix="verify") as pool:
+        waiting = iter(tasks)
+        running: deque[Future[PartitionResult]] = deque(
+            pool.submit(work, task) for task in itertools.islice(waiting, LOCAL_THREADS))
+        try:
+            while running:
+                result = running.popleft().result()
+                following = next(waiting, None)
+                if following is not None:
+                    running.append(pool.submit(work, following))
+                yield result
+        finally:
+            for future in running:
+                future.cancel()
 
 
 # ---------------------------------------------------------------- one partition (pure)
@@ -308,14 +331,15 @@ def verify_partition(sites: pl.DataFrame, readings: pl.DataFrame, period: Period
     cell_position = sites.select(pl.col("cell").replace_strict(cells, pl.int_range(len(cells), eager=True)))
     sky_row = cell_position.to_series().to_numpy()[grid.meter] * period.intervals + grid.interval
     sky = clearsky.cell_sky(cells.to_list(), period.first, period.intervals)[sky_row]
-    site_columns = sites.select("capacity_kw", "tilt", "azimuth")[grid.meter]
+    terms = clearsky.orientation(pl.col("tilt"), pl.col("azimuth"))
+    site_columns = sites.select("capacity_kw", **terms)[grid.meter]
     day = _local_days(period)[grid.interval]
     frame = pl.concat([energy, sky, site_columns], how="horizontal").with_columns(
         meter=pl.Series(grid.meter),
         ts=pl.Series(grid.interval * _STEP_US + _epoch_us(period.first)).cast(pl.Datetime("us", "UTC")),
         day=pl.Series(day),
     ).with_columns(
-        clear_sky_kwh=clearsky.interval_kwh(clearsky.plane_of_array(pl.col("tilt"), pl.col("azimuth")),
+        clear_sky_kwh=clearsky.interval_kwh(clearsky.plane_irradiance(*(pl.col(name) for name in terms)),
                                             pl.col("capacity_kw")) * parameters.clear_sky_margin,
     )
     mask = flags.flag_intervals(frame, parameters.thresholds, now).to_numpy()
@@ -331,7 +355,7 @@ def verify_partition(sites: pl.DataFrame, readings: pl.DataFrame, period: Period
         "accepted_kwh": pa.array(accepted),
     }, schema=_INTERVALS_SCHEMA)
     daily = _daily(site_days, kwh, accepted, frame["clear_sky_kwh"].to_numpy(), mask, sites, period)
-    return PartitionResult(cast(pl.DataFrame, pl.from_arrow(intervals)), daily, unplaced)
+    return PartitionResult(intervals, daily, unplaced)
 
 
 def _meter_ids(sites: pl.DataFrame) -> pa.Array:
@@ -472,11 +496,12 @@ def _listed(items: Sequence[str]) -> str:
 
 def _spill(readings: pl.LazyFrame, partitions: list[Partition], period: Period,
            directory: Path) -> tuple[list[pl.LazyFrame], dict[str, int]]:
-    """Route the readings to one Arrow file per partition in one streaming pass (a shuffle through local disk),
-    so that each partition reads only its own readings; readings of unknown meters are counted by meter.
+    """Route the readings to Arrow files per partition in one streaming pass (a shuffle through local disk, in
+    Polars' own threads), so that each partition reads only its own readings; readings of unknown meters are
+    counted by meter.
 
     A partition is its sites' meters over its days; a register read at local midnight also goes to the partition
-    whose last interval it closes.
+    whose last interval it closes (a second, small set of files: such reads are few).
     """
     # Each group of cells has consecutive partitions of equally many days (the last may be shorter).
     routes = []
@@ -485,33 +510,46 @@ def _spill(readings: pl.LazyFrame, partitions: list[Partition], period: Period,
             last = max(i for i, other in enumerate(partitions) if other.cells == part.cells)
             routes.append(part.sites.select("meter_id", first=pl.lit(index, pl.Int64),
                                             days=pl.lit(part.period.days, pl.Int64), last=pl.lit(last, pl.Int64)))
-    local = pl.col("ts").dt.convert_time_zone(period.timezone)
-    day = (local.dt.date() - pl.lit(period.start)).dt.total_days()
+    day, midnight = _local_day(period)
     own = pl.col("first") + day // pl.col("days")
     previous = pl.col("first") + (day - 1) // pl.col("days")
-    midnight_read = pl.col("register_kwh").is_not_null() & (local.dt.time() == pl.time(0)) & (day > 0)
-    routed = readings.join(pl.concat(routes).lazy(), on="meter_id", how="left").with_columns(
-        own=pl.when(own <= pl.col("last")).then(own), closes=pl.when(midnight_read & (previous != own)).then(previous),
-    )
-    writers: dict[int, pa.ipc.RecordBatchFileWriter] = {}
-    schema = pl.DataFrame(schema=READING_SCHEMA).to_arrow().schema
+    route = pl.concat(routes).lazy()
+    # Readings of unknown meters go to partition -1, to be counted.
+    (readings.join(route, on="meter_id", how="left", maintain_order="left")
+     .select(*READING_SCHEMA, partition=pl.when(own <= pl.col("last")).then(own).fill_null(-1))
+     .sink_ipc(pl.PartitionBy(directory / "own", key="partition", include_key=False), compression=None))
+    # Read back from the spilled files, not the input: Arrow is read without decoding, one column at a time.
+    spilled = pl.scan_ipc(directory / "own" / "*" / "*.ipc")
+    midnight_reads = spilled.filter(pl.col("register_kwh").is_not_null() & midnight & (day > 0))
+    (midnight_reads.join(route, on="meter_id", how="inner", maintain_order="left").filter(previous != own)
+     .select(*READING_SCHEMA, partition=previous)
+     .sink_ipc(pl.PartitionBy(directory / "closes", key="partition", include_key=False), compression=None))
     unknown: dict[str, int] = {}
-    try:
-        for batch in routed.collect_batches():
-            for meter, count in batch.filter(pl.col("first").is_null()).group_by("meter_id").len().iter_rows():
-                unknown[meter] = unknown.get(meter, 0) + count
-            copies = pl.concat([batch.select(*READING_SCHEMA, partition="own"),
-                                batch.select(*READING_SCHEMA, partition="closes")]).drop_nulls("partition")
-            for (index,), rows in copies.partition_by("partition", as_dict=True).items():
-                if index not in writers:
-                    writers[index] = pa.ipc.new_file(directory / f"partition-{index}.arrow", schema)
-                writers[index].write_table(rows.drop("partition").to_arrow().cast(schema))
-    finally:
-        for writer in writers.values():
-            writer.close()
-    lazies = [pl.scan_ipc(directory / f"partition-{index}.arrow") if index in writers
-              else pl.LazyFrame(schema=READING_SCHEMA) for index in range(len(partitions))]
-    return lazies, unknown
+    if (directory / "own" / "partition=-1").is_dir():
+        stray = pl.scan_ipc(directory / "own" / "partition=-1" / "*.ipc").group_by("meter_id").len().collect()
+        unknown = dict(stray.iter_rows())
+
+    def scan(index: int) -> pl.LazyFrame:
+        files = [directory / kind / f"partition={index}" for kind in ("own", "closes")]
+        scans = [pl.scan_ipc(path / "*.ipc") for path in files if path.is_dir()]
+        return pl.concat(scans) if scans else pl.LazyFrame(schema=READING_SCHEMA)
+
+    return [scan(index) for index in range(len(partitions))], unknown
+
+
+def _local_day(period: Period) -> tuple[pl.Expr, pl.Expr]:
+    """A reading's local day (days since the period's first) and whether it is stamped at local midnight.
+
+    Integer arithmetic on the UTC time where every day of the period is 24 hours long (Asia/Shanghai has kept
+    UTC+8 since 1991), the time zone's rules only where a day is not.
+    """
+    day_us = _epoch_us(datetime(1970, 1, 2, tzinfo=UTC))
+    midnights = [_epoch_us(period.midnight(period.start + timedelta(days=n))) for n in range(period.days + 1)]
+    if all(later - earlier == day_us for earlier, later in itertools.pairwise(midnights)):
+        since = pl.col("ts").dt.epoch("us") - midnights[0]
+        return since // day_us, since % day_us == 0
+    local = pl.col("ts").dt.convert_time_zone(period.timezone)
+    return (local.dt.date() - pl.lit(period.start)).dt.total_days(), local.dt.time() == pl.time(0)
 
 
 def _sha256(path: Path) -> str:
@@ -574,7 +612,7 @@ def verify(
         done = 0
         with pq.ParquetWriter(scratch / INTERVALS_FILE, _INTERVALS_SCHEMA, compression="zstd") as writer:
             for task, result in zip(tasks, engine(tasks, run_task), strict=True):
-                writer.write_table(result.intervals.to_arrow().cast(_INTERVALS_SCHEMA))
+                writer.write_table(result.intervals)
                 daily_parts.append(result.daily)
                 unplaced_parts.append(result.unplaced)
                 done += len(task.sites) * task.period.days
