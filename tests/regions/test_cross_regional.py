@@ -106,3 +106,38 @@ def test_requests_that_need_no_approval_are_sent_back_to_transfers(api: Api) -> 
     unknown = api.post("operator", f"/organizations/{w.buyer_org}/region", {"region": "ATLANTIS"})
     assert unknown.status_code == 422 and "unknown region 'ATLANTIS'" in unknown.json()["detail"]
     assert snapshot(w.engine) == before
+
+
+def test_a_regions_own_operator_decides_what_crosses_into_it_and_no_other_region(api: Api) -> None:
+    w = api.world
+    api.ok("operator", f"/organizations/{w.buyer_org}/region", {"region": "WUHAN"}, 200)
+    for username, region in (("wuhan-bureau", "WUHAN"), ("hubei-bureau", "HUBEI"), ("sip-bureau", "SIP")):
+        made = api.ok("operator", f"/organizations/{w.operator_org}/users",
+                      {"username": username, "password": PASSWORD, "role": "admin", "region": region})
+        assert made["region"] == region
+        api.tokens[username] = api._login(username)
+    before = snapshot(w.engine)
+    not_operator = api.post("operator", f"/organizations/{w.buyer_org}/users",
+                            {"username": "buyer-bureau", "password": PASSWORD, "role": "admin", "region": "WUHAN"})
+    assert not_operator.status_code == 422 and "only operator users have a region" in not_operator.json()["detail"]
+    unknown = api.post("operator", f"/organizations/{w.operator_org}/users",
+                       {"username": "mars-bureau", "password": PASSWORD, "role": "admin", "region": "MARS"})
+    assert unknown.status_code == 422 and "MARS" in unknown.json()["detail"]
+    assert snapshot(w.engine) == before
+
+    asked = api.ok("project-owner-admin", "/cross-regional-transfers", {
+        "from_account_id": w.owner_account, "to_account_id": w.buyer_account, "quantity": 100})
+    before = snapshot(w.engine)
+    other = api.post("sip-bureau", f"/cross-regional-transfers/{asked['id']}/decide", {"approve": True})
+    assert other.status_code == 403
+    assert ("operator of region SIP, so may not decide cross-regional transfers for region WUHAN"
+            in other.json()["detail"])
+    records = api.client.get("/api/v1/regions/WUHAN/cross-regional-transfers", headers=api.tokens["sip-bureau"])
+    assert records.status_code == 403
+    assert snapshot(w.engine) == before
+    # The province's operator reads its district's records; the district's own operator decides.
+    province = api.client.get("/api/v1/regions/WUHAN/cross-regional-transfers", headers=api.tokens["hubei-bureau"])
+    assert [t["id"] for t in province.json()] == [asked["id"]]
+    decided = api.ok("wuhan-bureau", f"/cross-regional-transfers/{asked['id']}/decide", {"approve": True}, 200)
+    assert decided["status"] == "approved" and balance(w.engine, w.buyer_account) == (100, 0)
+    assert verify(w.engine).ok

@@ -48,6 +48,8 @@ class UserCreate(RequestBody):
     # Left out of dumps, so the idempotency fingerprint never holds a fast hash of a password.
     password: Password = Field(exclude=True)
     role: Code = Field(description="admin, representative or viewer")
+    region: Code | None = Field(None, description="operator users only: the region (and its districts) this "
+                                "user is the operator of, e.g. WUJIANG; none for a platform-wide operator")
 
 
 class ApiKeyCreate(RequestBody):
@@ -165,6 +167,7 @@ class User(BaseModel):
     role: str
     active: bool
     created_at: datetime
+    region: str | None = None
 
 
 class Balances(BaseModel):

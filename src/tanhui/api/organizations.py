@@ -55,7 +55,8 @@ def create_user(organization_id: OrganizationId, body: models.UserCreate, write:
 
     def service(tx: UnitOfWork) -> models.User:
         row = identity.create_user(tx, write.principal, organization_id=organization_id,
-                                   username=body.username, password=body.password, role=body.role)
+                                   username=body.username, password=body.password, role=body.role,
+                                   region=body.region)
         return models.User.model_validate({**row, "created_at": queries.utc(row["created_at"])})
 
     return write.run(body, service)

@@ -90,13 +90,15 @@ def user_create(
     role: str = typer.Option(..., help=f"One of {', '.join(ROLES)}."),
     password: str | None = typer.Option(
         None, help="At least 10 characters; prompted for, hidden, when omitted."),
+    region: str | None = typer.Option(None, help="Operator users only: the region this user is the operator of "
+                                      "(it decides cross-regional transfers into it and its districts)."),
 ) -> None:
     """Add a user to an organisation / 新建用户."""
     registry(ctx)  # refuse a missing database before asking for a password
     secret = _password(password)
     with operator_work(ctx) as (tx, operator):
         row = identity.create_user(tx, operator, organization_id=organization_id, username=username,
-                                   password=secret, role=role)
+                                   password=secret, role=role, region=region)
         tx.commit()
     state(ctx).out.print(f"Created user {row['id']}: {escape(username)} ({role}) in organisation "
                          f"{organization_id} / 已创建用户")

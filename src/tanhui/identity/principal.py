@@ -17,6 +17,7 @@ class Principal:
     organization_id: int
     organization_kind: str
     role: str
+    region: str | None = None  # an operator user scoped to one region (and the districts under it)
 
     @property
     def is_operator(self) -> bool:

@@ -26,6 +26,7 @@ from tanhui.identity.tables import (
     organizations,
     users,
 )
+from tanhui.regions.catalogue import region as find_region
 from tanhui.types import utcnow
 from tanhui.unit_of_work import UnitOfWork, read_one
 
@@ -63,8 +64,9 @@ def create_organization(tx: UnitOfWork, principal: Principal | None, *, name: st
 
 
 def create_user(tx: UnitOfWork, principal: Principal | None, *, organization_id: int, username: str,
-                password: str, role: str) -> RowMapping:
-    """Add a user to an organisation; its admins or the operator's admins may."""
+                password: str, role: str, region: str | None = None) -> RowMapping:
+    """Add a user to an organisation; its admins or the operator's admins may.  ``region`` makes an operator
+    user the operator of that region only (see docs/regions.md)."""
     organization = read_one(tx.conn, organizations, organizations.c.id == organization_id)
     if organization is None:
         raise NotFound(f"organisation {organization_id} does not exist")
@@ -79,12 +81,17 @@ def create_user(tx: UnitOfWork, principal: Principal | None, *, organization_id:
         raise InvalidRequest(f"password must be at least {MIN_PASSWORD} characters")
     if role not in ROLES:
         raise InvalidRequest(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+    if region is not None:
+        if organization["kind"] != "operator":
+            raise InvalidRequest(f"only operator users have a region; organisation {organization_id} is a "
+                                 f"{organization['kind']}")
+        find_region(region)
     if read_one(tx.conn, users, users.c.username == username) is not None:
         raise Conflict(f"the username {username!r} is taken")
-    tx.entry("user.created", organization_id=organization_id, username=username, role=role)
+    tx.entry("user.created", organization_id=organization_id, username=username, role=role, region=region)
     row = tx.insert(users, {
         "organization_id": organization_id, "username": username, "password_hash": _hasher.hash(password),
-        "role": role, "active": True, "created_at": utcnow(),
+        "role": role, "active": True, "created_at": utcnow(), "region": region,
     })
     tx.note(user_id=row["id"])
     return row
@@ -108,7 +115,7 @@ def bootstrap(engine: Engine, *, username: str, password: str, organization_name
 def principal_for_user(conn: Connection, user: RowMapping) -> Principal:
     org = read_one(conn, organizations, organizations.c.id == user["organization_id"])
     assert org is not None  # foreign key
-    return Principal(f"user:{user['username']}", org["id"], org["kind"], user["role"])
+    return Principal(f"user:{user['username']}", org["id"], org["kind"], user["role"], user["region"])
 
 
 def authenticate(engine: Engine, username: str, password: str, *, max_failures: int,

@@ -29,6 +29,8 @@ users = Table(
     Column("role", String(20), nullable=False),
     Column("active", Boolean, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # An operator user of one region (a district's ecology bureau): decides what crosses into that region only.
+    Column("region", String(12)),
     CheckConstraint(f"role IN ({', '.join(repr(r) for r in ROLES)})", name="role"),
 )
 

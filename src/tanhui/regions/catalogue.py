@@ -93,6 +93,12 @@ def region(code: str) -> Region:
     return found
 
 
+def within(code: str, area: str) -> bool:
+    """Whether region ``code`` is ``area`` itself or one of its districts (its parent is ``area``)."""
+    known = regions()
+    return code == area or (code in known and known[code].parent == area)
+
+
 def same_area(a: str, b: str) -> bool:
     """Whether credits of region ``a`` count as inside region ``b``: the same region or one's parent province."""
     known = regions()

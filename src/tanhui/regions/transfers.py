@@ -15,7 +15,7 @@ from tanhui.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from tanhui.identity.principal import Principal
 from tanhui.identity.services import operator_principal
 from tanhui.regions.catalogue import region as find_region
-from tanhui.regions.catalogue import same_area
+from tanhui.regions.catalogue import same_area, within
 from tanhui.regions.holdings import offered_credits
 from tanhui.regions.tables import cross_regional_transfers, organization_regions
 from tanhui.registry import ledger
@@ -30,6 +30,14 @@ class TransferRefused(Conflict):
     """The receiving region refuses credits from outside, or wants its operator to approve them first."""
 
     code, title = "cross-regional-transfer", "The receiving region's rules apply to this transfer"
+
+
+def _require_operator_of(principal: Principal, region: str, what: str) -> None:
+    """The operator acts for every region; a region's own operator user only for it and its districts."""
+    principal.require_operator(what)
+    if principal.region is not None and not within(region, principal.region):
+        raise PermissionDenied(f"{principal.actor} is the operator of region {principal.region}, so may not {what} "
+                               f"for region {region}")
 
 
 def set_region(tx: UnitOfWork, principal: Principal, *, organization_id: int, region: str) -> RowMapping:
@@ -116,6 +124,7 @@ def decide(tx: UnitOfWork, principal: Principal, transfer_id: int, *, approve: b
     row = read_one(tx.conn, cross_regional_transfers, cross_regional_transfers.c.id == transfer_id)
     if row is None:
         raise NotFound(f"cross-regional transfer {transfer_id} does not exist")
+    _require_operator_of(principal, row["to_region"], "decide cross-regional transfers")
     if row["status"] != "pending":
         raise Conflict(f"cross-regional transfer {transfer_id} was already {row['status']}")
     if not approve and not (reason or "").strip():
@@ -134,6 +143,7 @@ def region_records(conn: Connection, principal: Principal, code: str) -> list[di
     if not principal.is_operator:
         raise PermissionDenied("only the registry operator sees a region's cross-regional transfers")
     find_region(code)
+    _require_operator_of(principal, code, "read cross-regional records")
     rows = conn.execute(select(cross_regional_transfers).where(or_(
         cross_regional_transfers.c.to_region == code, cross_regional_transfers.c.from_regions.contains(code)))
         .order_by(cross_regional_transfers.c.id)).mappings().all()

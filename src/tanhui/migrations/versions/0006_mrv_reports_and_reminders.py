@@ -1,4 +1,4 @@
-"""MRV verify outputs as monitoring reports (named once by their summary hash), reminders, public comments' sources
+"""MRV verify outputs as monitoring reports, reminders, public comments' sources, operator users' regions
 
 Revision ID: 0006
 Revises: 0005
@@ -59,14 +59,17 @@ def upgrade() -> None:
     # A plain ADD COLUMN (no table rebuild on SQLite), so public_comments keeps its append-only triggers.
     op.add_column("public_comments", sa.Column("source", sa.String(length=64), nullable=True))
     op.create_index("ix_public_comments_source", "public_comments", ["source", "created_at"])
+    op.add_column("users", sa.Column("region", sa.String(length=12), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.drop_column("region")
     op.drop_index("ix_public_comments_source", table_name="public_comments")
     with op.batch_alter_table("public_comments", schema=None) as batch_op:
         batch_op.drop_column("source")
-    if op.get_bind().dialect.name == "sqlite":  # the rebuilt table lost its triggers there
-        row_guards(append_only=("public_comments",))
+    if op.get_bind().dialect.name == "sqlite":  # the rebuilt tables lost their triggers there
+        row_guards(append_only=("public_comments",), no_delete=("users",))
     op.drop_table("mrv_submissions")
     with op.batch_alter_table("reminders", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_reminders_organization_id"))
