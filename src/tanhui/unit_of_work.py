@@ -208,21 +208,29 @@ class UnitOfWork:
         # Everything that does not depend on the previous entry is done before the head is locked.
         payloads = [journal_json({"summary": item.summary, "rows": item.rows}).decode("utf-8")
                     for item in self._entries]
-        head = _ADVANCE_HEAD.rows(self.conn, {"count": len(payloads)})[0]
+        if self._group is not None:
+            # The group holds SQLite's write lock and keeps the head; it writes the head once, at its COMMIT.
+            seq, prev = self._group.journal_head()
+        else:
+            head = _ADVANCE_HEAD.rows(self.conn, {"count": len(payloads)})[0]
+            seq, prev = head["seq"] - len(payloads), head["hash"]
         now = utcnow()  # under the lock, so entries' times follow their order
         at = canonical_value(now)
-        seq, prev = head["seq"] - len(payloads), head["hash"]
         for item, payload in zip(self._entries, payloads, strict=True):
             seq += 1
             digest = entry_hash(seq=seq, at=at, kind=item.kind, actor=self.actor, payload=payload, prev_hash=prev)
             entry = {"seq": seq, "at": now, "kind": item.kind, "actor": self.actor, "payload": payload,
                      "prev_hash": prev, "hash": digest}
-            if self.dialect == "postgresql":
+            if self._group is not None:
+                _APPEND.rows(self.conn, entry)
+            elif self.dialect == "postgresql":
                 _APPEND_AND_POINT_HEAD.rows(self.conn, entry)
             else:
                 _APPEND.rows(self.conn, entry)
                 _POINT_HEAD.rows(self.conn, entry)
             prev = digest
+        if self._group is not None:
+            self._group.journal_advanced(seq, prev)
 
 
 def read_one(conn: Connection, table: Table, where: ColumnElement[bool]) -> RowMapping | None:
