@@ -46,6 +46,7 @@ class Counting:
     def __init__(self) -> None:
         self.statements: Counter[str] = Counter()
         self.triggered = 0
+        self.pipelined = 0  # PostgreSQL: statements sent in a pipeline after its first (no round trip of their own)
         self._last = ""
 
     def attach(self, engine: Engine) -> None:
@@ -84,6 +85,16 @@ def _wrap_psycopg(dbapi_conn: Any, counting: Counting) -> None:
 
     dbapi_conn.cursor_factory = CountingCursor
     original_commit = connection_class.commit
+    original_pipeline = connection_class.pipeline
+
+    @contextmanager
+    def pipeline() -> Iterator[Any]:
+        before = counting.total()
+        with original_pipeline(dbapi_conn) as batch:
+            yield batch
+        counting.pipelined += counting.total() - before - 1  # statements that shared one round trip
+
+    dbapi_conn.pipeline = pipeline
 
     def commit() -> None:
         counting.count("COMMIT")
@@ -170,29 +181,32 @@ def measure(transfer: Callable[[int], None], counting: Counting, n: int, profile
     for sequence in range(20):  # warm-up: statements prepared, blocks split into their steady shape
         transfer(sequence)
     counting.statements.clear()
-    counting.triggered = 0
+    counting.triggered = counting.pipelined = 0
     profiler = cProfile.Profile() if profile == "cprofile" else None
     spy = None
     if profile == "py-spy":  # samples every thread (the API's routes run in a thread pool)
         spy = subprocess.Popen(["py-spy", "record", "--pid", str(os.getpid()), "--format", "raw",
                                 "--output", "transfer-profile.txt", "--nonblocking"])
         time.sleep(1.0)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     if profiler:
         profiler.enable()
     for sequence in range(20, 20 + n):
         transfer(sequence)
     if profiler:
         profiler.disable()
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     if spy is not None:
         spy.send_signal(signal.SIGINT)
         spy.wait(timeout=60)
     done = n * per_call
     print(f"{done} transfers in {elapsed:.2f} s: {1e3 * elapsed / done:.3f} ms each, {done / elapsed:.0f}/s "
-          f"({per_call} thread{'s' if per_call > 1 else ''})")
+          f"({per_call} thread{'s' if per_call > 1 else ''}); this process's CPU: {1e3 * cpu / done:.3f} ms each")
     per = {kind: round(count / done, 2) for kind, count in counting.statements.most_common()}
     print(f"statements per transfer: {counting.total() / done:.2f} {per}")
+    if counting.pipelined:
+        print(f"round trips per transfer (PostgreSQL, pipelines counted once, plus psycopg's BEGIN): "
+              f"{(counting.total() - counting.pipelined) / done + 1:.2f}")
     if counting.triggered:
         print(f"trigger statements per transfer (SQLite): {counting.triggered / done:.2f}")
     if profiler:

@@ -47,7 +47,7 @@ from tanhui.registry.tables import (
     retirements,
 )
 from tanhui.types import MAX_QUANTITY, utcnow
-from tanhui.unit_of_work import UnitOfWork, read_one
+from tanhui.unit_of_work import Change, UnitOfWork, deleting, inserting, read_one
 
 _METHODOLOGY = re.compile(r"^[A-Z0-9][A-Z0-9._-]{1,39}$")
 _REGION = re.compile(rf"^{serial_format.REGION_PATTERN}$")
@@ -223,11 +223,17 @@ def _shape(first: int, last: int, issued_last: int) -> dict[str, int | None]:
     }
 
 
+def _reshaping(block_id: int, first: int, last: int, issued_last: int, *, account_id: int, state: str,
+               pledge_id: int | None) -> Change:
+    """The write that gives a block's row a new range, holder and state."""
+    values = {**_shape(first, last, issued_last), "account_id": account_id, "state": state, "pledge_id": pledge_id}
+    return Change(blocks, _RESHAPE, {"b_id": block_id, **{f"b_{k}": v for k, v in values.items()}})
+
+
 def _reshape(tx: UnitOfWork, block_id: int, first: int, last: int, issued_last: int, *, account_id: int,
              state: str, pledge_id: int | None) -> RowMapping:
-    """Give a block's row a new range, holder and state."""
-    values = {**_shape(first, last, issued_last), "account_id": account_id, "state": state, "pledge_id": pledge_id}
-    return tx.write(blocks, _RESHAPE, {"b_id": block_id, **{f"b_{k}": v for k, v in values.items()}})[0]
+    return tx.apply([_reshaping(block_id, first, last, issued_last, account_id=account_id, state=state,
+                                pledge_id=pledge_id)])[0][0]
 
 
 def _block(row: RowMapping) -> Block:
@@ -242,12 +248,16 @@ def change_balances(tx: UnitOfWork, deltas: dict[int, tuple[int, int]]) -> dict[
     the same order, so concurrent acts serialise per account and never deadlock (invariant 5).
     Returns the accounts as the updates left them.
     """
+    order = sorted(deltas)
+    # Sent together (one round trip on PostgreSQL), run in this order; a refused one is rolled back with
+    # the act, so the updates after it do no harm.
+    updated = tx.apply([Change(accounts, _BALANCE, {
+        "b_id": account_id, "b_available": deltas[account_id][0], "b_pledged": deltas[account_id][1],
+        "b_min_available": max(0, -deltas[account_id][0]), "b_min_pledged": max(0, -deltas[account_id][1]),
+    }) for account_id in order])
     changed = {}
-    for account_id in sorted(deltas):
+    for account_id, rows in zip(order, updated, strict=True):
         d_available, d_pledged = deltas[account_id]
-        params = {"b_id": account_id, "b_available": d_available, "b_pledged": d_pledged,
-                  "b_min_available": max(0, -d_available), "b_min_pledged": max(0, -d_pledged)}
-        rows = tx.write(accounts, _BALANCE, params)
         if rows:
             changed[account_id] = rows[0]
         else:
@@ -323,51 +333,50 @@ def _apply(tx: UnitOfWork, act_id: int, takes: Sequence[Take], *, to_account_id:
         block = take.block
         issued_last = issued[block.issuance_id]["quantity"]
         destination = block.account_id if to_account_id is None else to_account_id
-        if to_state == State.AVAILABLE and block.state == State.AVAILABLE and destination != block.account_id:
-            # Available units changing hands: merged into the receiver's blocks beside them, if any.
-            if not _move_into_neighbours(tx, take, destination, issued_last):
-                _split(tx, take, issued_last, account_id=destination, state=to_state, pledge_id=None,
-                       coalesce=False)
-        else:
-            _split(tx, take, issued_last, account_id=destination, state=to_state, pledge_id=pledge_id,
-                   coalesce=to_state == State.AVAILABLE)
-        moved.append(tx.insert(movements, {
+        movement = inserting(movements, {
             "act_id": act_id, "issuance_id": block.issuance_id, "first": take.first, "last": take.last,
             "from_account_id": block.account_id, "to_account_id": destination, "from_state": block.state,
             "to_state": to_state,
-        }))
+        })
+        if to_state == State.AVAILABLE and block.state == State.AVAILABLE and destination != block.account_id:
+            # Available units changing hands: merged into the receiver's blocks beside them, if any; if
+            # there are none, split off, with nothing to merge.  Either way the writes go together.
+            changes = (_into_neighbours(tx, take, destination, issued_last)
+                       or _split(take, issued_last, account_id=destination, state=to_state, pledge_id=None))
+            moved.append(tx.apply([*changes, movement])[-1][0])
+            continue
+        changes = _split(take, issued_last, account_id=destination, state=to_state, pledge_id=pledge_id)
+        row = tx.apply(changes)[0][0]
+        if to_state == State.AVAILABLE:
+            _coalesce(tx, row, issued_last)
+        moved.append(tx.apply([movement])[0][0])
     serials = [serial_of(issued[i], first, last) for i, first, last in ranges(takes)]
     return moved, serials
 
 
-def _split(tx: UnitOfWork, take: Take, issued_last: int, *, account_id: int, state: str,
-           pledge_id: int | None, coalesce: bool) -> None:
-    """Give the take its block's own row in its new holder and state, and insert the remainders beside it.
-
-    ``coalesce``: then merge it with the holder's available blocks beside it (False when the caller
-    already knows there are none).
-    """
+def _split(take: Take, issued_last: int, *, account_id: int, state: str, pledge_id: int | None) -> list[Change]:
+    """The writes that give the take its block's own row in its new holder and state, and the remainders
+    rows of their own beside it (the first write's row is the take's)."""
     block = take.block
     # The block's own row becomes the part taken; it only ever shrinks, so no overlap arises even
     # for an instant, and the remainders are inserted after it.
-    row = _reshape(tx, block.id, take.first, take.last, issued_last, account_id=account_id, state=state,
-                   pledge_id=pledge_id)
+    changes = [_reshaping(block.id, take.first, take.last, issued_last, account_id=account_id, state=state,
+                          pledge_id=pledge_id)]
     for first, last in take.remainders():
-        tx.insert(blocks, {"issuance_id": block.issuance_id, **_shape(first, last, issued_last),
-                           "issued_last": issued_last, "account_id": block.account_id,
-                           "state": block.state, "pledge_id": block.pledge_id})
-    if coalesce:
-        _coalesce(tx, row, issued_last)
+        changes.append(inserting(blocks, {"issuance_id": block.issuance_id, **_shape(first, last, issued_last),
+                                          "issued_last": issued_last, "account_id": block.account_id,
+                                          "state": block.state, "pledge_id": block.pledge_id}))
+    return changes
 
 
-def _move_into_neighbours(tx: UnitOfWork, take: Take, destination: int, issued_last: int) -> bool:
-    """Move available units straight into the destination's available blocks beside them, if there are any.
+def _into_neighbours(tx: UnitOfWork, take: Take, destination: int, issued_last: int) -> list[Change]:
+    """The writes that move available units straight into the destination's available blocks beside them.
 
     The result is what ``_split`` and ``_coalesce`` leave, in fewer writes: the block taken from keeps
     its row for its remainder (or is deleted when taken whole), and the destination's neighbour grows
     over the units.  Each statement leaves the blocks disjoint (the block shrinks, or a row goes, before
-    the neighbour grows); the neighbour keys are checked at commit as always.  False when no neighbour
-    of the destination's is there: nothing was written, and the units, once moved, have nothing to merge with.
+    the neighbour grows); the neighbour keys are checked at commit as always.  Empty when no neighbour
+    of the destination's is there: the units, once split off, have nothing to merge with.
     """
     block = take.block
     # Only the sides where the take reaches its block's edge can touch another block; inside the block
@@ -375,27 +384,26 @@ def _move_into_neighbours(tx: UnitOfWork, take: Take, destination: int, issued_l
     before = take.first - 1 if take.first == block.first and take.first > 1 else None
     after = take.last + 1 if take.last == block.last and take.last < issued_last else None
     if before is None and after is None:
-        return False
+        return []
     beside = [row for row in _NEIGHBOURS.rows(tx.conn, {"issuance": block.issuance_id, "before": before,
                                                         "after": after})
               if row["account_id"] == destination and row["state"] == State.AVAILABLE]
     if not beside:
-        return False
+        return []
     remainders = take.remainders()
     if remainders:
         (first, last), = remainders  # the take reaches one edge, so one remainder is left
-        _reshape(tx, block.id, first, last, issued_last, account_id=block.account_id, state=block.state,
-                 pledge_id=block.pledge_id)
+        changes = [_reshaping(block.id, first, last, issued_last, account_id=block.account_id, state=block.state,
+                              pledge_id=block.pledge_id)]
     else:
-        tx.delete(blocks, {"id": block.id})
+        changes = [deleting(blocks, {"id": block.id})]
     survivor, *absorbed = sorted(beside, key=lambda row: row["first"])
-    for row in absorbed:
-        tx.delete(blocks, row)
+    changes += [deleting(blocks, row) for row in absorbed]
     first = min(take.first, *(row["first"] for row in beside))
     last = max(take.last, *(row["last"] for row in beside))
-    _reshape(tx, survivor["id"], first, last, issued_last, account_id=destination, state=State.AVAILABLE,
-             pledge_id=None)
-    return True
+    changes.append(_reshaping(survivor["id"], first, last, issued_last, account_id=destination,
+                              state=State.AVAILABLE, pledge_id=None))
+    return changes
 
 
 def _coalesce(tx: UnitOfWork, row: RowMapping, issued_last: int) -> None:
