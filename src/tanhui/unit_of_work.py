@@ -2,7 +2,8 @@
 
 Services write rows only through ``insert`` and ``update``, which use RETURNING to capture each row as the
 database stored it.  On commit those after-images, grouped into the entries the service opened with
-``entry``, are appended to the journal under the journal-head row lock, which every writer takes last.
+``entry``, are appended to the journal under the journal-head row lock, which every writer takes last
+(a SQLite group, holding the database's write lock, keeps the head for its acts: see ``group_commit``).
 The fixed lock order (accounts by id, then the journal head) is why writers cannot deadlock.  Writes run
 as prepared statements (``tanhui.prepared``) on the transaction's own connection.  On a SQLite file, the
 writers of one process commit in groups: each act runs in a savepoint of a shared transaction
