@@ -15,8 +15,9 @@ from tanhui.group_commit import HeadMoved, WriterGroup, group_of
 from tanhui.journal.audit import verify
 from tanhui.journal.tables import journal_entries, journal_head
 from tanhui.registry import ledger
+from tanhui.registry.tables import accounts as accounts_table
 from tanhui.registry.tables import blocks
-from tanhui.unit_of_work import UnitOfWork
+from tanhui.unit_of_work import Change, UnitOfWork
 from tests.factories import World, balance, invariant_problems, serial_range, snapshot
 
 
@@ -240,3 +241,21 @@ def test_a_head_moved_behind_a_groups_back_fails_its_commit_and_keeps_nothing(sq
     world.act(world.owner, "transfer", from_account_id=world.owner_account, to_account_id=world.buyer_account,
               quantity=10)
     assert verify(world.engine).ok
+
+
+def test_writes_sent_together_stop_at_the_first_refused_one_and_keep_nothing(world: World) -> None:
+    """On PostgreSQL a pipeline; on SQLite one after another: either way the error is SQLAlchemy's."""
+    world.issue(100)
+    before = snapshot(world.engine)
+    with UnitOfWork(world.engine, world.owner.actor) as tx:
+        tx.entry("test")
+        changes = [
+            Change(accounts_table, ledger._BALANCE, {"b_id": world.owner_account, "b_available": -10,
+                                                     "b_pledged": 0, "b_min_available": 10, "b_min_pledged": 0}),
+            # Breaks the CHECK (available >= 0) outright: the guard is left out on purpose.
+            Change(accounts_table, ledger._BALANCE, {"b_id": world.buyer_account, "b_available": -10,
+                                                     "b_pledged": 0, "b_min_available": 0, "b_min_pledged": 0}),
+        ]
+        with pytest.raises(sa.exc.IntegrityError):
+            tx.apply(changes)
+    assert snapshot(world.engine) == before
