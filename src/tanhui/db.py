@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 import threading
 import weakref
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from sqlalchemy import MetaData, event
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool, QueuePool
 
 NAMING = {
@@ -76,8 +78,14 @@ def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        writes = conn.get_execution_options().get(WRITE, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+        statement = "BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE, False) else "BEGIN"
+        # Straight on the driver: SQLAlchemy's execution machinery costs several times the BEGIN itself,
+        # once per transaction.  Errors are wrapped as SQLAlchemy would (a busy database stays an
+        # OperationalError, which the API answers with 503).
+        try:
+            conn.connection.driver_connection.execute(statement)  # type: ignore[union-attr]
+        except sqlite3.Error as error:
+            raise DBAPIError.instance(statement, None, error, sqlite3.Error, dialect=conn.dialect) from error
 
     return engine
 

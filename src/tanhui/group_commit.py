@@ -13,6 +13,10 @@ later act inside its own SAVEPOINT; when no one is left waiting, whoever finishe
   normally gets the error: nobody is told an act was durable that was not.
 - Acts run in the order they took the connection, so the journal still chains entry by entry, and each
   act sees every earlier act of the group as committed work (the group commits or vanishes together).
+- The journal head is read once per group and written once, just before the COMMIT (``journal_head`` and
+  ``journal_advanced``): no one else can write while the group holds SQLite's write lock, so the acts
+  chain their entries onto the head the group keeps in memory; an act rolled back to its savepoint
+  leaves it where it was.
 - Groups of other processes (or other engines) queue behind this one on the lock file and SQLite's lock.
 """
 
@@ -22,12 +26,26 @@ import threading
 import weakref
 from typing import Any
 
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from tanhui.db import WRITE, groups_writers, lock_turn, unlock_turn
+from tanhui.journal.tables import journal_head
+from tanhui.prepared import Prepared
 
 # A bound on how many acts one COMMIT carries, so the first writer of a busy group does not wait for ever.
 MAX_GROUP = 32
+
+_READ_HEAD = Prepared(select(journal_head.c.seq, journal_head.c.hash).where(journal_head.c.id == 1))
+# Guarded by the sequence the group read: a head that moved behind the group's back fails its COMMIT.
+_WRITE_HEAD = Prepared(
+    update(journal_head).where(journal_head.c.id == 1, journal_head.c.seq == bindparam("read_seq"))
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash")).returning(journal_head.c.seq)
+)
+
+
+class HeadMoved(RuntimeError):
+    """The journal head changed while a group held the write lock: something wrote outside the lock."""
 
 
 class _Batch:
@@ -39,6 +57,9 @@ class _Batch:
         self.acts = 0
         self.error: BaseException | None = None
         self.done = threading.Event()
+        # The journal head (seq, hash) as stored when the group first read it, and as its kept acts left it.
+        self.stored_head: tuple[int, str] | None = None
+        self.head: tuple[int, str] | None = None
 
 
 class WriterGroup:
@@ -52,6 +73,7 @@ class WriterGroup:
         self._owner: int | None = None
         self._batch: _Batch | None = None
         self._in_savepoint = False  # whether the running act has a savepoint of its own
+        self._act_head: tuple[int, str] | None = None  # the head after the running act's entries
         self.commits = 0  # COMMITs made, for tests and benchmarks to see how acts were grouped
 
     @property
@@ -71,6 +93,7 @@ class WriterGroup:
         with self._count:
             self._waiting -= 1
         self._owner = threading.get_ident()
+        self._act_head = None
         try:
             # The act that opens the transaction needs no savepoint: nothing came before it to protect, so
             # if it fails the whole transaction is rolled back (those waiting then open a new one).
@@ -83,6 +106,22 @@ class WriterGroup:
             self._end_act(error, failed=True)
             raise
         return self._batch.conn
+
+    def journal_head(self) -> tuple[int, str]:
+        """The journal's (seq, hash) for the running act to chain onto: read once per group, then kept."""
+        batch = self._batch
+        assert batch is not None and self.held_here()
+        if self._act_head is not None:
+            return self._act_head
+        if batch.head is None:
+            row = _READ_HEAD.rows(batch.conn)[0]
+            batch.stored_head = batch.head = (row["seq"], row["hash"])
+        return batch.head
+
+    def journal_advanced(self, seq: int, digest: str) -> None:
+        """The running act appended entries up to ``seq`` with hash ``digest`` (kept if the act is)."""
+        assert self.held_here()
+        self._act_head = (seq, digest)
 
     def leave(self, *, committed: bool, failed: bool) -> None:
         """End this thread's act: keep it (``committed``) or roll it back, and hand the connection on.
@@ -98,6 +137,8 @@ class WriterGroup:
                 if self._in_savepoint:
                     self._raw("RELEASE act")
                 batch.acts += 1
+                if self._act_head is not None:
+                    batch.head = self._act_head
             elif self._in_savepoint:
                 self._raw("ROLLBACK TO act")
                 self._raw("RELEASE act")
@@ -148,6 +189,7 @@ class WriterGroup:
         try:
             if batch.acts and batch.error is None:
                 try:
+                    self._write_head(batch)
                     batch.conn.commit()
                     self.commits += 1
                 except BaseException as error:
@@ -165,6 +207,16 @@ class WriterGroup:
                 batch.conn.close()
             finally:
                 batch.done.set()
+
+    @staticmethod
+    def _write_head(batch: _Batch) -> None:
+        if batch.head is None or batch.head == batch.stored_head:
+            return
+        assert batch.stored_head is not None
+        seq, digest = batch.head
+        if not _WRITE_HEAD.rows(batch.conn, {"read_seq": batch.stored_head[0], "new_seq": seq, "new_hash": digest}):
+            raise HeadMoved(f"the journal head moved from seq {batch.stored_head[0]} while a group of writers "
+                            "held the write lock; nothing of the group was committed")
 
     def _raw(self, sql: str) -> None:
         assert self._batch is not None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,13 +48,7 @@ class Prepared:
 
     def rows(self, conn: Connection, params: Mapping[str, Any] | None = None) -> list[RowMapping]:
         """Run the statement in ``conn``'s transaction; the rows it returns (empty for no RETURNING)."""
-        compiled = self._by_dialect.get(conn.dialect.name) or self._compile(conn.dialect)
-        values = {**compiled.defaults, **params} if params else dict(compiled.defaults)
-        for name, process in compiled.binds.items():
-            values[name] = process(values[name])
-        arguments = values if compiled.positional is None else tuple(values[n] for n in compiled.positional)
-        if not conn.in_transaction():
-            conn.begin()  # as SQLAlchemy's autobegin would (SQLite's BEGIN comes from tanhui.db's hook)
+        compiled, arguments = self._bind(conn, params)
         cursor = _cursor(conn)
         try:
             cursor.execute(compiled.sql, arguments)
@@ -63,12 +57,18 @@ class Prepared:
         except conn.dialect.loaded_dbapi.Error as error:
             raise DBAPIError.instance(compiled.sql, arguments, error, conn.dialect.loaded_dbapi.Error,
                                       dialect=conn.dialect) from error
-        if compiled.results:
-            fetched = [list(row) for row in fetched]
-            for row in fetched:
-                for index, process in compiled.results:
-                    row[index] = process(row[index])
-        return [compiled.make_row(row)._mapping for row in fetched]
+        return _mapped(compiled, fetched)
+
+    def _bind(self, conn: Connection, params: Mapping[str, Any] | None) -> tuple[_Compiled, Any]:
+        """The compiled statement and its DBAPI arguments, in ``conn``'s transaction (begun if need be)."""
+        compiled = self._by_dialect.get(conn.dialect.name) or self._compile(conn.dialect)
+        values = {**compiled.defaults, **params} if params else dict(compiled.defaults)
+        for name, process in compiled.binds.items():
+            values[name] = process(values[name])
+        arguments = values if compiled.positional is None else tuple(values[n] for n in compiled.positional)
+        if not conn.in_transaction():
+            conn.begin()  # as SQLAlchemy's autobegin would (SQLite's BEGIN comes from tanhui.db's hook)
+        return compiled, arguments
 
     def first(self, conn: Connection, params: Mapping[str, Any] | None = None) -> RowMapping | None:
         rows = self.rows(conn, params)
@@ -96,6 +96,43 @@ class Prepared:
         )
         self._by_dialect[dialect.name] = prepared
         return prepared
+
+
+def together(conn: Connection, calls: Sequence[tuple[Prepared, Mapping[str, Any] | None]]) -> list[list[RowMapping]]:
+    """Run statements in order, each one's rows as ``rows`` returns them; on PostgreSQL in one round trip.
+
+    For statements none of which needs another's result: psycopg's pipeline mode sends them all and then
+    waits once, where one at a time each would wait for the server.  They run in the order given (locks
+    are taken in that order), and if one fails the rest are not run and its error is raised; as with any
+    failed statement, the transaction then can only be rolled back.
+    """
+    if conn.dialect.name != "postgresql" or len(calls) < 2:
+        return [statement.rows(conn, params) for statement, params in calls]
+    bound = [statement._bind(conn, params) for statement, params in calls]
+    driver: Any = conn.connection.dbapi_connection
+    cursors = [driver.cursor() for _ in bound]  # a cursor each: each holds its own statement's result
+    try:
+        with driver.pipeline():
+            for cursor, (compiled, arguments) in zip(cursors, bound, strict=True):
+                cursor.execute(compiled.sql, arguments)
+        return [_mapped(compiled, cursor.fetchall() if compiled.columns else [])
+                for cursor, (compiled, _arguments) in zip(cursors, bound, strict=True)]
+    except conn.dialect.loaded_dbapi.Error as error:
+        sql = "; ".join(compiled.sql for compiled, _arguments in bound)
+        raise DBAPIError.instance(sql, None, error, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect) from error
+    finally:
+        for cursor in cursors:
+            cursor.close()
+
+
+def _mapped(compiled: _Compiled, fetched: Sequence[Any]) -> list[RowMapping]:
+    """Fetched rows converted by SQLAlchemy's result processors, as mappings."""
+    if compiled.results:
+        fetched = [list(row) for row in fetched]
+        for row in fetched:
+            for index, process in compiled.results:
+                row[index] = process(row[index])
+    return [compiled.make_row(row)._mapping for row in fetched]
 
 
 def _cursor(conn: Connection) -> Any:

@@ -2,7 +2,8 @@
 
 Services write rows only through ``insert`` and ``update``, which use RETURNING to capture each row as the
 database stored it.  On commit those after-images, grouped into the entries the service opened with
-``entry``, are appended to the journal under the journal-head row lock, which every writer takes last.
+``entry``, are appended to the journal under the journal-head row lock, which every writer takes last
+(a SQLite group, holding the database's write lock, keeps the head for its acts: see ``group_commit``).
 The fixed lock order (accounts by id, then the journal head) is why writers cannot deadlock.  Writes run
 as prepared statements (``tanhui.prepared``) on the transaction's own connection.  On a SQLite file, the
 writers of one process commit in groups: each act runs in a savepoint of a shared transaction
@@ -11,7 +12,7 @@ writers of one process commit in groups: each act runs in a savepoint of a share
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from types import TracebackType
@@ -25,7 +26,7 @@ from tanhui.db import WRITE, end_turn, take_turn
 from tanhui.group_commit import WriterGroup, group_of
 from tanhui.journal.chain import canonical_value, entry_hash, journal_json, secret_digest
 from tanhui.journal.tables import journal_entries, journal_head
-from tanhui.prepared import Prepared
+from tanhui.prepared import Prepared, together
 from tanhui.types import utcnow
 
 # Columns the journal keeps only a digest of.
@@ -63,8 +64,15 @@ def _deleting(table: Table) -> Prepared:
 
 @cache
 def _imaged(table: Table) -> tuple[tuple[str, bool], ...]:
-    """Each column's name and whether the journal keeps only its digest."""
-    return tuple((column.name, (table.name, column.name) in SECRET_COLUMNS) for column in table.columns)
+    """Each column's name (plain text, which orjson takes as a key) and whether the journal keeps only its digest."""
+    return tuple((str(column.name), (table.name, column.name) in SECRET_COLUMNS) for column in table.columns)
+
+
+@cache
+def _named(table: Table) -> str:
+    # SQLAlchemy's names are a str subclass, which orjson refuses as a key (``journal_json`` would then
+    # fall back to the slower json.dumps for the whole entry).
+    return str(table.name)
 
 
 def row_image(table: Table, row: Mapping[Any, Any]) -> dict[str, Any]:
@@ -82,6 +90,24 @@ def row_image(table: Table, row: Mapping[Any, Any]) -> dict[str, Any]:
 def row_key(table: Table, row: Mapping[Any, Any]) -> str:
     """A row's primary key as text, the key of its image in the journal."""
     return "/".join(str(row[c.name]) for c in table.primary_key.columns)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One row write for ``UnitOfWork.apply``: a prepared INSERT or UPDATE … RETURNING every column of
+    ``table``, or (``statement`` None) the delete of the row whose primary key ``params`` holds."""
+
+    table: Table
+    statement: Prepared | None
+    params: Mapping[str, Any]
+
+
+def inserting(table: Table, values: Mapping[str, Any]) -> Change:
+    return Change(table, _inserting(table, tuple(values)), values)
+
+
+def deleting(table: Table, key: Mapping[Any, Any]) -> Change:
+    return Change(table, None, {column.name: key[column.name] for column in table.primary_key.columns})
 
 
 @dataclass
@@ -176,8 +202,22 @@ class UnitOfWork:
 
     def delete(self, table: Table, key: Mapping[Any, Any]) -> None:
         """Delete one row by primary key; the journal records its absence."""
-        _deleting(table).rows(self.conn, {column.name: key[column.name] for column in table.primary_key.columns})
-        self._current().rows.setdefault(table.name, {})[row_key(table, key)] = None
+        self.apply([deleting(table, key)])
+
+    def apply(self, changes: Sequence[Change]) -> list[list[RowMapping]]:
+        """Make several writes in order, sent together (one round trip on PostgreSQL); each one's rows.
+
+        For writes none of which needs another's result.  The journal records them as ``write`` and
+        ``delete`` do, once all have run.
+        """
+        results = together(self.conn, [(change.statement or _deleting(change.table), change.params)
+                                       for change in changes])
+        for change, rows in zip(changes, results, strict=True):
+            if change.statement is None:
+                self._current().rows.setdefault(_named(change.table), {})[row_key(change.table, change.params)] = None
+            for row in rows:
+                self._remember(change.table, row)
+        return results
 
     def _current(self) -> _Entry:
         if not self._entries:
@@ -185,7 +225,7 @@ class UnitOfWork:
         return self._entries[-1]
 
     def _remember(self, table: Table, row: RowMapping) -> None:
-        self._current().rows.setdefault(table.name, {})[row_key(table, row)] = row_image(table, row)
+        self._current().rows.setdefault(_named(table), {})[row_key(table, row)] = row_image(table, row)
 
     def commit(self) -> None:
         """Append the journal entries (taking the head lock last) and commit."""
@@ -208,21 +248,29 @@ class UnitOfWork:
         # Everything that does not depend on the previous entry is done before the head is locked.
         payloads = [journal_json({"summary": item.summary, "rows": item.rows}).decode("utf-8")
                     for item in self._entries]
-        head = _ADVANCE_HEAD.rows(self.conn, {"count": len(payloads)})[0]
+        if self._group is not None:
+            # The group holds SQLite's write lock and keeps the head; it writes the head once, at its COMMIT.
+            seq, prev = self._group.journal_head()
+        else:
+            head = _ADVANCE_HEAD.rows(self.conn, {"count": len(payloads)})[0]
+            seq, prev = head["seq"] - len(payloads), head["hash"]
         now = utcnow()  # under the lock, so entries' times follow their order
         at = canonical_value(now)
-        seq, prev = head["seq"] - len(payloads), head["hash"]
         for item, payload in zip(self._entries, payloads, strict=True):
             seq += 1
             digest = entry_hash(seq=seq, at=at, kind=item.kind, actor=self.actor, payload=payload, prev_hash=prev)
             entry = {"seq": seq, "at": now, "kind": item.kind, "actor": self.actor, "payload": payload,
                      "prev_hash": prev, "hash": digest}
-            if self.dialect == "postgresql":
+            if self._group is not None:
+                _APPEND.rows(self.conn, entry)
+            elif self.dialect == "postgresql":
                 _APPEND_AND_POINT_HEAD.rows(self.conn, entry)
             else:
                 _APPEND.rows(self.conn, entry)
                 _POINT_HEAD.rows(self.conn, entry)
             prev = digest
+        if self._group is not None:
+            self._group.journal_advanced(seq, prev)
 
 
 def read_one(conn: Connection, table: Table, where: ColumnElement[bool]) -> RowMapping | None:

@@ -5,14 +5,26 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Integer, String, Table, Text, UniqueConstraint, func, insert, select
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    bindparam,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.engine import Connection, RowMapping
 
 from tanhui.db import metadata
 from tanhui.errors import TanhuiError
 from tanhui.journal.chain import canonical_json
+from tanhui.prepared import Prepared
 from tanhui.types import Id, utcnow
-from tanhui.unit_of_work import read_one
 
 # Stored in the same transaction as the write it remembers, so the two commit or vanish together.
 idempotency_keys = Table(
@@ -28,6 +40,13 @@ idempotency_keys = Table(
 )
 
 KEY_PATTERN = r"^[\x20-\x7e]{1,255}$"
+
+# Every write request runs these (see ``tanhui.prepared``).
+_HOLD = Prepared(select(func.pg_advisory_xact_lock(func.hashtextextended(bindparam("name"), 0))))
+_STORED = Prepared(select(idempotency_keys).where(idempotency_keys.c.principal == bindparam("principal"),
+                                                  idempotency_keys.c.key == bindparam("key")))
+_REMEMBER = Prepared(insert(idempotency_keys), column_keys=[
+    "principal", "key", "request_hash", "status_code", "response_body", "created_at"])
 
 
 class IdempotencyKeyReused(TanhuiError):
@@ -47,22 +66,19 @@ def hold(conn: Connection, principal: str, key: str) -> None:
     doing the work again only to be refused by the unique key (or by the balance the first one spent).
     """
     if conn.dialect.name == "postgresql":
-        conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"{principal}\n{key}", 0))))
+        _HOLD.rows(conn, {"name": f"{principal}\n{key}"})
 
 
 def stored(conn: Connection, principal: str, key: str) -> RowMapping | None:
     """The response remembered for (principal, key), if a request with that key succeeded."""
-    return read_one(conn, idempotency_keys,
-                    (idempotency_keys.c.principal == principal) & (idempotency_keys.c.key == key))
+    return _STORED.first(conn, {"principal": principal, "key": key})
 
 
 def remember(conn: Connection, *, principal: str, key: str, request_hash: str, status_code: int,
              response_body: str) -> None:
     """Store a successful response under its key; raises IntegrityError if another request stored it first."""
-    conn.execute(insert(idempotency_keys).values(
-        principal=principal, key=key, request_hash=request_hash, status_code=status_code,
-        response_body=response_body, created_at=utcnow(),
-    ))
+    _REMEMBER.rows(conn, {"principal": principal, "key": key, "request_hash": request_hash,
+                          "status_code": status_code, "response_body": response_body, "created_at": utcnow()})
 
 
 def check_replay(row: RowMapping, key: str, request_hash: str) -> None:

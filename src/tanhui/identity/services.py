@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.exc import IntegrityError
 
@@ -26,6 +26,7 @@ from tanhui.identity.tables import (
     organizations,
     users,
 )
+from tanhui.prepared import Prepared
 from tanhui.regions.catalogue import region as find_region
 from tanhui.types import utcnow
 from tanhui.unit_of_work import UnitOfWork, read_one
@@ -110,6 +111,22 @@ def bootstrap(engine: Engine, *, username: str, password: str, organization_name
                            role="admin")
         tx.commit()
         return user
+
+
+# A bearer's user and organisation in one statement, prepared once: every authenticated request runs it.
+_BEARER = Prepared(
+    select(users.c.username, users.c.active, users.c.role, users.c.region, organizations.c.id, organizations.c.kind)
+    .join_from(users, organizations, users.c.organization_id == organizations.c.id)
+    .where(users.c.username == bindparam("username"))
+)
+
+
+def principal_for_username(conn: Connection, username: str) -> Principal:
+    """The principal of an active user, read afresh; NotAuthenticated for an unknown or deactivated one."""
+    row = _BEARER.first(conn, {"username": username})
+    if row is None or not row["active"]:
+        raise NotAuthenticated(f"user {username!r} no longer has access")
+    return Principal(f"user:{row['username']}", row["id"], row["kind"], row["role"], row["region"])
 
 
 def principal_for_user(conn: Connection, user: RowMapping) -> Principal:

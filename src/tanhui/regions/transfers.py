@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.engine import Connection, RowMapping
 
 from tanhui.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from tanhui.identity.principal import Principal
 from tanhui.identity.services import operator_principal
+from tanhui.prepared import Prepared
 from tanhui.regions.catalogue import region as find_region
 from tanhui.regions.catalogue import same_area, within
 from tanhui.regions.holdings import offered_credits
@@ -53,6 +54,15 @@ def set_region(tx: UnitOfWork, principal: Principal, *, organization_id: int, re
     return tx.insert(organization_regions, {"organization_id": organization_id, "region": region, "set_at": now})
 
 
+# Every transfer asks it first: the receiving account's region (NULL when its organisation has none).
+_RECEIVING_REGION = Prepared(
+    select(accounts.c.id, organization_regions.c.region)
+    .join_from(accounts, organization_regions,
+               organization_regions.c.organization_id == accounts.c.organization_id, isouter=True)
+    .where(accounts.c.id == bindparam("account"))
+)
+
+
 def region_of(conn: Connection, organization_id: int) -> str | None:
     return conn.execute(select(organization_regions.c.region)
                         .where(organization_regions.c.organization_id == organization_id)).scalar()
@@ -61,7 +71,10 @@ def region_of(conn: Connection, organization_id: int) -> str | None:
 def _crossing(conn: Connection, from_account_id: int, to_account_id: int, quantity: int | None,
               serial_range: str | None) -> tuple[str, list[str]] | None:
     """(receiving region, the credits' regions outside it), or None when the transfer stays inside."""
-    destination = region_of(conn, ledger.get_account(conn, to_account_id)["organization_id"])
+    receiver = _RECEIVING_REGION.first(conn, {"account": to_account_id})
+    if receiver is None:
+        raise NotFound(f"account {to_account_id} does not exist")
+    destination = receiver["region"]
     if destination is None:
         return None
     outside = sorted({c.region for c in offered_credits(conn, from_account_id, quantity, serial_range)

@@ -80,11 +80,11 @@ def take_quantity(blocks: Iterable[Block], quantity: int, *, held: int | None = 
     takes: list[Take] = []
     remaining = quantity
     for block in blocks:
-        if remaining == 0:
-            break
         part = min(block.quantity, remaining)
         takes.append(Take(block, block.first, block.first + part - 1))
         remaining -= part
+        if remaining == 0:
+            break  # before asking for another block: the caller may read them page by page
     if remaining:
         have = quantity - remaining if held is None else held
         raise InsufficientHoldings(

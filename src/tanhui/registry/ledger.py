@@ -19,7 +19,14 @@ from typing import Any
 from sqlalchemy import bindparam, or_, select, tuple_, update
 from sqlalchemy.engine import Connection, RowMapping
 
-from tanhui.errors import Conflict, InsufficientHoldings, InvalidRequest, NotFound, PermissionDenied
+from tanhui.errors import (
+    Conflict,
+    InsufficientHoldings,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    TanhuiError,
+)
 from tanhui.fields import text as _text
 from tanhui.identity.principal import Principal
 from tanhui.identity.tables import organizations
@@ -40,7 +47,7 @@ from tanhui.registry.tables import (
     retirements,
 )
 from tanhui.types import MAX_QUANTITY, utcnow
-from tanhui.unit_of_work import UnitOfWork, read_one
+from tanhui.unit_of_work import Change, UnitOfWork, deleting, inserting, read_one
 
 _METHODOLOGY = re.compile(r"^[A-Z0-9][A-Z0-9._-]{1,39}$")
 _REGION = re.compile(rf"^{serial_format.REGION_PATTERN}$")
@@ -49,7 +56,8 @@ _CREDIT_TYPE = re.compile(rf"^{serial_format.CREDIT_TYPE_PATTERN}$")
 SENDING_KINDS = ("holding", "buffer", "escrow")
 ENDING_KINDS = ("holding", "retirement", "compliance")
 OPERATOR_ONLY_KINDS = ("buffer", "escrow")
-_PAGE = 64
+# Most acts take one or two blocks: the first page of an account's blocks is small, later ones larger.
+_FIRST_PAGE, _PAGE = 4, 64
 
 # The hot paths' statements, prepared once (see ``tanhui.prepared``): building a statement costs several
 # times more than running it, and SQLAlchemy's per-execution work as much again.
@@ -66,14 +74,14 @@ _BALANCE = Prepared(
             pledged=accounts.c.pledged + bindparam("b_pledged"))
     .returning(*accounts.columns)
 )
-_FIRST_AVAILABLE = (
+_AVAILABLE_BLOCKS = (
     select(blocks).where(blocks.c.account_id == bindparam("account"), blocks.c.state == State.AVAILABLE)
-    .order_by(blocks.c.issuance_id, blocks.c.first).limit(_PAGE)
+    .order_by(blocks.c.issuance_id, blocks.c.first)
 )
-_AVAILABLE = Prepared(_FIRST_AVAILABLE)
-_AVAILABLE_AFTER = Prepared(_FIRST_AVAILABLE.where(
+_AVAILABLE = Prepared(_AVAILABLE_BLOCKS.limit(_FIRST_PAGE))
+_AVAILABLE_AFTER = Prepared(_AVAILABLE_BLOCKS.where(
     tuple_(blocks.c.issuance_id, blocks.c.first) > tuple_(bindparam("after_issuance"), bindparam("after_first"))
-))
+).limit(_PAGE))
 _SHAPED = ("first", "last", "quantity", "predecessor_last", "successor_first", "account_id", "state", "pledge_id")
 _RESHAPE = Prepared(
     update(blocks).where(blocks.c.id == bindparam("b_id"))
@@ -215,11 +223,17 @@ def _shape(first: int, last: int, issued_last: int) -> dict[str, int | None]:
     }
 
 
+def _reshaping(block_id: int, first: int, last: int, issued_last: int, *, account_id: int, state: str,
+               pledge_id: int | None) -> Change:
+    """The write that gives a block's row a new range, holder and state."""
+    values = {**_shape(first, last, issued_last), "account_id": account_id, "state": state, "pledge_id": pledge_id}
+    return Change(blocks, _RESHAPE, {"b_id": block_id, **{f"b_{k}": v for k, v in values.items()}})
+
+
 def _reshape(tx: UnitOfWork, block_id: int, first: int, last: int, issued_last: int, *, account_id: int,
              state: str, pledge_id: int | None) -> RowMapping:
-    """Give a block's row a new range, holder and state."""
-    values = {**_shape(first, last, issued_last), "account_id": account_id, "state": state, "pledge_id": pledge_id}
-    return tx.write(blocks, _RESHAPE, {"b_id": block_id, **{f"b_{k}": v for k, v in values.items()}})[0]
+    return tx.apply([_reshaping(block_id, first, last, issued_last, account_id=account_id, state=state,
+                                pledge_id=pledge_id)])[0][0]
 
 
 def _block(row: RowMapping) -> Block:
@@ -227,17 +241,26 @@ def _block(row: RowMapping) -> Block:
                  row["pledge_id"])
 
 
-def change_balances(tx: UnitOfWork, deltas: dict[int, tuple[int, int]]) -> None:
+def change_balances(tx: UnitOfWork, deltas: dict[int, tuple[int, int]]) -> dict[int, RowMapping]:
     """Add (available, pledged) deltas to accounts in ascending id order, refusing to go below zero.
 
     This is the ledger's lock: on PostgreSQL each guarded UPDATE takes the account's row lock, always in
     the same order, so concurrent acts serialise per account and never deadlock (invariant 5).
+    Returns the accounts as the updates left them.
     """
-    for account_id in sorted(deltas):
+    order = sorted(deltas)
+    # Sent together (one round trip on PostgreSQL), run in this order; a refused one is rolled back with
+    # the act, so the updates after it do no harm.
+    updated = tx.apply([Change(accounts, _BALANCE, {
+        "b_id": account_id, "b_available": deltas[account_id][0], "b_pledged": deltas[account_id][1],
+        "b_min_available": max(0, -deltas[account_id][0]), "b_min_pledged": max(0, -deltas[account_id][1]),
+    }) for account_id in order])
+    changed = {}
+    for account_id, rows in zip(order, updated, strict=True):
         d_available, d_pledged = deltas[account_id]
-        params = {"b_id": account_id, "b_available": d_available, "b_pledged": d_pledged,
-                  "b_min_available": max(0, -d_available), "b_min_pledged": max(0, -d_pledged)}
-        if not tx.write(accounts, _BALANCE, params):
+        if rows:
+            changed[account_id] = rows[0]
+        else:
             current = get_account(tx.conn, account_id)
             if d_available < 0:
                 raise InsufficientHoldings(
@@ -246,16 +269,18 @@ def change_balances(tx: UnitOfWork, deltas: dict[int, tuple[int, int]]) -> None:
                 )
             raise InsufficientHoldings(f"account {account_id} has {current['pledged']} pledged units; "
                                        f"{-d_pledged} were asked for")
+    return changed
 
 
 def _available_blocks(conn: Connection, account_id: int) -> Iterator[Block]:
     """The account's available blocks in the stated order: first issued, first out (issuance, then serial)."""
-    rows = _AVAILABLE.rows(conn, {"account": account_id})
+    rows, page = _AVAILABLE.rows(conn, {"account": account_id}), _FIRST_PAGE
     while True:
         for row in rows:
             yield _block(row)
-        if len(rows) < _PAGE:
+        if len(rows) < page:
             return
+        page = _PAGE
         rows = _AVAILABLE_AFTER.rows(conn, {"account": account_id, "after_issuance": rows[-1]["issuance_id"],
                                             "after_first": rows[-1]["first"]})
 
@@ -308,23 +333,77 @@ def _apply(tx: UnitOfWork, act_id: int, takes: Sequence[Take], *, to_account_id:
         block = take.block
         issued_last = issued[block.issuance_id]["quantity"]
         destination = block.account_id if to_account_id is None else to_account_id
-        # The block's own row becomes the part taken; it only ever shrinks, so no overlap arises even
-        # for an instant, and the remainders are inserted after it.
-        row = _reshape(tx, block.id, take.first, take.last, issued_last, account_id=destination, state=to_state,
-                       pledge_id=pledge_id)
-        for first, last in take.remainders():
-            tx.insert(blocks, {"issuance_id": block.issuance_id, **_shape(first, last, issued_last),
-                               "issued_last": issued_last, "account_id": block.account_id,
-                               "state": block.state, "pledge_id": block.pledge_id})
-        if to_state == State.AVAILABLE:
-            _coalesce(tx, row, issued_last)
-        moved.append(tx.insert(movements, {
+        movement = inserting(movements, {
             "act_id": act_id, "issuance_id": block.issuance_id, "first": take.first, "last": take.last,
             "from_account_id": block.account_id, "to_account_id": destination, "from_state": block.state,
             "to_state": to_state,
-        }))
+        })
+        if to_state == State.AVAILABLE and block.state == State.AVAILABLE and destination != block.account_id:
+            # Available units changing hands: merged into the receiver's blocks beside them, if any; if
+            # there are none, split off, with nothing to merge.  Either way the writes go together.
+            changes = (_into_neighbours(tx, take, destination, issued_last)
+                       or _split(take, issued_last, account_id=destination, state=to_state, pledge_id=None))
+            moved.append(tx.apply([*changes, movement])[-1][0])
+            continue
+        changes = _split(take, issued_last, account_id=destination, state=to_state, pledge_id=pledge_id)
+        row = tx.apply(changes)[0][0]
+        if to_state == State.AVAILABLE:
+            _coalesce(tx, row, issued_last)
+        moved.append(tx.apply([movement])[0][0])
     serials = [serial_of(issued[i], first, last) for i, first, last in ranges(takes)]
     return moved, serials
+
+
+def _split(take: Take, issued_last: int, *, account_id: int, state: str, pledge_id: int | None) -> list[Change]:
+    """The writes that give the take its block's own row in its new holder and state, and the remainders
+    rows of their own beside it (the first write's row is the take's)."""
+    block = take.block
+    # The block's own row becomes the part taken; it only ever shrinks, so no overlap arises even
+    # for an instant, and the remainders are inserted after it.
+    changes = [_reshaping(block.id, take.first, take.last, issued_last, account_id=account_id, state=state,
+                          pledge_id=pledge_id)]
+    for first, last in take.remainders():
+        changes.append(inserting(blocks, {"issuance_id": block.issuance_id, **_shape(first, last, issued_last),
+                                          "issued_last": issued_last, "account_id": block.account_id,
+                                          "state": block.state, "pledge_id": block.pledge_id}))
+    return changes
+
+
+def _into_neighbours(tx: UnitOfWork, take: Take, destination: int, issued_last: int) -> list[Change]:
+    """The writes that move available units straight into the destination's available blocks beside them.
+
+    The result is what ``_split`` and ``_coalesce`` leave, in fewer writes: the block taken from keeps
+    its row for its remainder (or is deleted when taken whole), and the destination's neighbour grows
+    over the units.  Each statement leaves the blocks disjoint (the block shrinks, or a row goes, before
+    the neighbour grows); the neighbour keys are checked at commit as always.  Empty when no neighbour
+    of the destination's is there: the units, once split off, have nothing to merge with.
+    """
+    block = take.block
+    # Only the sides where the take reaches its block's edge can touch another block; inside the block
+    # the neighbour is the block itself (its remainder stays with the sender).
+    before = take.first - 1 if take.first == block.first and take.first > 1 else None
+    after = take.last + 1 if take.last == block.last and take.last < issued_last else None
+    if before is None and after is None:
+        return []
+    beside = [row for row in _NEIGHBOURS.rows(tx.conn, {"issuance": block.issuance_id, "before": before,
+                                                        "after": after})
+              if row["account_id"] == destination and row["state"] == State.AVAILABLE]
+    if not beside:
+        return []
+    remainders = take.remainders()
+    if remainders:
+        (first, last), = remainders  # the take reaches one edge, so one remainder is left
+        changes = [_reshaping(block.id, first, last, issued_last, account_id=block.account_id, state=block.state,
+                              pledge_id=block.pledge_id)]
+    else:
+        changes = [deleting(blocks, {"id": block.id})]
+    survivor, *absorbed = sorted(beside, key=lambda row: row["first"])
+    changes += [deleting(blocks, row) for row in absorbed]
+    first = min(take.first, *(row["first"] for row in beside))
+    last = max(take.last, *(row["last"] for row in beside))
+    changes.append(_reshaping(survivor["id"], first, last, issued_last, account_id=destination,
+                              state=State.AVAILABLE, pledge_id=None))
+    return changes
 
 
 def _coalesce(tx: UnitOfWork, row: RowMapping, issued_last: int) -> None:
@@ -421,20 +500,30 @@ def transfer(tx: UnitOfWork, principal: Principal, *, from_account_id: int, to_a
     """Move available units to another account, by quantity (first issued, first out) or by serial range."""
     if from_account_id == to_account_id:
         raise InvalidRequest("a transfer needs two different accounts; from_account_id equals to_account_id")
-    source = get_account(tx.conn, from_account_id)
-    principal.require_acts_for(source["organization_id"], f"account {from_account_id}")
-    if source["kind"] not in SENDING_KINDS:
-        raise InvalidRequest(f"units in a {source['kind']} account cannot be transferred out")
-    asked = _asked(tx.conn, quantity, serial_range)
-    count = asked.count
-
-    tx.entry("transfer", from_account_id=from_account_id, to_account_id=to_account_id, quantity=count)
-    change_balances(tx, {from_account_id: (-count, 0), to_account_id: (count, 0)})
+    # The source is checked on the row its balance update returns, which spares reading it first; when
+    # anything fails before that, it is read and checked then, so the caller gets the same error, in the
+    # same order, as if it had been checked first.  Either way nothing is kept: the act's transaction
+    # (or savepoint) rolls back on the error.
+    try:
+        asked = _asked(tx.conn, quantity, serial_range)
+        count = asked.count
+        tx.entry("transfer", from_account_id=from_account_id, to_account_id=to_account_id, quantity=count)
+        changed = change_balances(tx, {from_account_id: (-count, 0), to_account_id: (count, 0)})
+    except TanhuiError:
+        _check_sender(principal, get_account(tx.conn, from_account_id))
+        raise
+    _check_sender(principal, changed[from_account_id])
     takes = _takes(tx, from_account_id, asked)
     act = _record_act(tx, principal, "transfer", account_id=from_account_id, to_account_id=to_account_id,
                       quantity=count)
     moved, serials = _apply(tx, act["id"], takes, to_account_id=to_account_id, to_state=State.AVAILABLE)
     return ActResult(act, serials, moved)
+
+
+def _check_sender(principal: Principal, source: RowMapping) -> None:
+    principal.require_acts_for(source["organization_id"], f"account {source['id']}")
+    if source["kind"] not in SENDING_KINDS:
+        raise InvalidRequest(f"units in a {source['kind']} account cannot be transferred out")
 
 
 def retire(tx: UnitOfWork, principal: Principal, *, account_id: int, beneficiary: str, purpose: str,

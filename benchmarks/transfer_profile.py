@@ -1,0 +1,261 @@
+"""One transfer end to end, alone: statements sent per transfer, time per transfer, and a cProfile of the loop.
+
+``python benchmarks/transfer_profile.py [--database sqlite|postgres] [--via service|http] [-n N] [--profile]``
+builds the benchmark's world (see ``ledger.py``) in a fresh database, then runs N transfers one after
+another in this process.  Statements are counted at the driver: every ``execute`` on a DBAPI cursor,
+whether SQLAlchemy or ``tanhui.prepared`` sent it, plus each COMMIT; on SQLite the statements that the
+triggers run inside them are counted apart (SQLite's trace callback reports them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import random
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+sys.path.insert(0, str(Path(__file__).parent))
+from ledger import DEFAULT_POSTGRES_URL, Pair, Postgres, build_world
+from tanhui.db import create_engine
+from tanhui.migrate import upgrade
+from tanhui.registry import ledger
+from tanhui.unit_of_work import UnitOfWork
+
+
+class Counting:
+    """Counts what each DBAPI connection of an engine is asked to run, by the first word of the statement."""
+
+    def __init__(self) -> None:
+        self.statements: Counter[str] = Counter()
+        self.triggered = 0
+        self.pipelined = 0  # PostgreSQL: statements sent in a pipeline after its first (no round trip of their own)
+        self._last = ""
+
+    def attach(self, engine: Engine) -> None:
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_conn: Any, _record: Any) -> None:
+            if isinstance(dbapi_conn, sqlite3.Connection):
+                dbapi_conn.set_trace_callback(self._sqlite)
+            else:
+                _wrap_psycopg(dbapi_conn, self)
+
+    def _sqlite(self, sql: str) -> None:
+        # SQLite reports each trigger program a statement runs as that statement again (Python 3.11 expands
+        # the trigger's "-- TRIGGER" line into the outer statement's text), so a repeat is a trigger run.
+        if sql == self._last:
+            self.triggered += 1
+        else:
+            self.count(sql)
+        self._last = sql
+
+    def count(self, sql: str) -> None:
+        self.statements[sql.split(None, 1)[0].upper()] += 1
+
+    def total(self) -> int:
+        return sum(self.statements.values())
+
+
+def _wrap_psycopg(dbapi_conn: Any, counting: Counting) -> None:
+    """Count every statement and COMMIT a psycopg connection sends (psycopg has no trace callback)."""
+    connection_class = type(dbapi_conn)
+    cursor_factory = dbapi_conn.cursor_factory
+
+    class CountingCursor(cursor_factory):  # type: ignore[misc, valid-type]
+        def execute(self, query: Any, *args: Any, **kwargs: Any) -> Any:
+            counting.count(str(query) if isinstance(query, str) else "SQL")
+            return super().execute(query, *args, **kwargs)
+
+    dbapi_conn.cursor_factory = CountingCursor
+    original_commit = connection_class.commit
+    original_pipeline = connection_class.pipeline
+
+    @contextmanager
+    def pipeline() -> Iterator[Any]:
+        before = counting.total()
+        with original_pipeline(dbapi_conn) as batch:
+            yield batch
+        counting.pipelined += counting.total() - before - 1  # statements that shared one round trip
+
+    dbapi_conn.pipeline = pipeline
+
+    def commit() -> None:
+        counting.count("COMMIT")
+        original_commit(dbapi_conn)
+
+    dbapi_conn.commit = commit
+
+
+def service_loop(engine: Engine, pair: Pair, seed: int = 1) -> Callable[[int], None]:
+    rng = random.Random(seed)
+
+    def transfer(sequence: int) -> None:
+        first, second = pair.accounts
+        source, destination = (first, second) if sequence % 2 == 0 else (second, first)
+        with UnitOfWork(engine, pair.principal.actor) as tx:
+            ledger.transfer(tx, pair.principal, from_account_id=source, to_account_id=destination,
+                            quantity=rng.randint(1, 100))
+            tx.commit()
+
+    return transfer
+
+
+@contextmanager
+def http_loop(url: str, engine: Engine, pair: Pair) -> Iterator[Callable[[int], None]]:
+    """The API served by uvicorn (its defaults, as ``tanhui serve``) in a thread of this process."""
+    import httpx
+    import uvicorn
+
+    from tanhui.api.app import create_app
+    from tanhui.config import Settings
+
+    app = create_app(Settings(database_url=url), engine=engine)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    rng = random.Random(1)
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    try:
+        token = client.post("/api/v1/auth/token",
+                            data={"username": pair.username, "password": "benchmark password"}).json()
+        client.headers["Authorization"] = f"Bearer {token['access_token']}"
+
+        def transfer(sequence: int) -> None:
+            first, second = pair.accounts
+            source, destination = (first, second) if sequence % 2 == 0 else (second, first)
+            response = client.post("/api/v1/transfers", headers={"Idempotency-Key": uuid.uuid4().hex},
+                                   json={"from_account_id": source, "to_account_id": destination,
+                                         "quantity": rng.randint(1, 100)})
+            assert response.status_code == 201, response.text
+
+        yield transfer
+    finally:
+        client.close()
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def threaded(engine: Engine, world: list[Pair]) -> Callable[[int], None]:
+    """One call runs one transfer in each of len(world) threads at once, each on its own pair (as the benchmark)."""
+    loops = [service_loop(engine, pair, seed) for seed, pair in enumerate(world)]
+
+    def transfers(sequence: int) -> None:
+        threads = [threading.Thread(target=loop, args=(sequence,)) for loop in loops]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    return transfers
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def measure(transfer: Callable[[int], None], counting: Counting, n: int, profile: str | None,
+            per_call: int = 1) -> None:
+    for sequence in range(20):  # warm-up: statements prepared, blocks split into their steady shape
+        transfer(sequence)
+    counting.statements.clear()
+    counting.triggered = counting.pipelined = 0
+    profiler = cProfile.Profile() if profile == "cprofile" else None
+    spy = None
+    if profile == "py-spy":  # samples every thread (the API's routes run in a thread pool)
+        spy = subprocess.Popen(["py-spy", "record", "--pid", str(os.getpid()), "--format", "raw",
+                                "--output", "transfer-profile.txt", "--nonblocking"])
+        time.sleep(1.0)
+    start, cpu = time.perf_counter(), time.process_time()
+    if profiler:
+        profiler.enable()
+    for sequence in range(20, 20 + n):
+        transfer(sequence)
+    if profiler:
+        profiler.disable()
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=60)
+    done = n * per_call
+    print(f"{done} transfers in {elapsed:.2f} s: {1e3 * elapsed / done:.3f} ms each, {done / elapsed:.0f}/s "
+          f"({per_call} thread{'s' if per_call > 1 else ''}); this process's CPU: {1e3 * cpu / done:.3f} ms each")
+    per = {kind: round(count / done, 2) for kind, count in counting.statements.most_common()}
+    print(f"statements per transfer: {counting.total() / done:.2f} {per}")
+    if counting.pipelined:
+        print(f"round trips per transfer (PostgreSQL, pipelines counted once, plus psycopg's BEGIN): "
+              f"{(counting.total() - counting.pipelined) / done + 1:.2f}")
+    if counting.triggered:
+        print(f"trigger statements per transfer (SQLite): {counting.triggered / done:.2f}")
+    if profiler:
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--via", choices=("service", "http"), default="service")
+    parser.add_argument("-n", type=int, default=2000)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="service layer: run this many threads at once, each on its own pair of accounts")
+    parser.add_argument("--profile", choices=("cprofile", "py-spy"),
+                        help="cProfile the loop's thread, or sample every thread with py-spy (needs it installed)")
+    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory, _database(args, Path(directory)) as url:
+        engine = create_engine(url)
+        upgrade(engine)
+        world = build_world(engine, pairs=args.threads)
+        pair = world[0]
+        engine.dispose()
+        counting = Counting()
+        engine = create_engine(url)
+        counting.attach(engine)
+        if args.via == "service" and args.threads > 1:
+            measure(threaded(engine, world), counting, args.n // args.threads, args.profile, args.threads)
+        elif args.via == "service":
+            measure(service_loop(engine, pair), counting, args.n, args.profile)
+        else:
+            with http_loop(url, engine, pair) as transfer:
+                measure(transfer, counting, args.n, args.profile)
+        engine.dispose()
+
+
+@contextmanager
+def _database(args: argparse.Namespace, directory: Path) -> Iterator[str]:
+    if args.database == "sqlite":
+        yield f"sqlite:///{directory}/profile.db"
+        return
+    server = Postgres(args.postgres_url)
+    try:
+        with server.database("profile") as url:
+            yield url
+    finally:
+        server.dispose()
+
+
+if __name__ == "__main__":
+    main()
