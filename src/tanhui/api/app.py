@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.jwt_secret = None  # made on first use (see security.signing_key), so start-up needs no database
+    app.state.secrets = {}  # made on first use (see security.app_secret), so start-up needs no database
     problems.install(app)
     docs.install(app)
 

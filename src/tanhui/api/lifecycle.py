@@ -15,10 +15,9 @@ from starlette.concurrency import run_in_threadpool
 from tanhui.api import models
 from tanhui.api.deps import engine_of, reading, settings_of
 from tanhui.api.problems import problem_responses
-from tanhui.api.security import Caller
+from tanhui.api.security import Caller, app_secret
 from tanhui.api.writes import Writer
 from tanhui.identity.principal import Principal
-from tanhui.identity.services import instance_secret
 from tanhui.mrv.registry import StagedReport
 from tanhui.projects import attachments, mrv_reports, reminders, reports
 from tanhui.projects import declarations as declaring
@@ -299,7 +298,7 @@ def comment(request: Request, declaration_id: RecordId, body: CommentIn) -> Comm
     address sends at most ten comments an hour (429 with Retry-After beyond that)."""
     engine = engine_of(request)
     # A keyed hash: comments are counted per address without the registry ever storing an address.
-    key = instance_secret(engine, "comment-source").encode()
+    key = app_secret(request.app, "comment-source").encode()
     address = request.client.host if request.client else "unknown"
     source = hmac.new(key, address.encode(), hashlib.sha256).hexdigest()
     with UnitOfWork(engine, PUBLIC_ACTOR) as tx:

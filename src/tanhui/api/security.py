@@ -30,14 +30,19 @@ api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="a
 _secret_lock = threading.Lock()
 
 
-def signing_key(app: FastAPI) -> str:
-    """The JWT key: the configured secret, else one made once and kept in the database for every instance."""
+def app_secret(app: FastAPI, name: str) -> str:
+    """The instance secret ``name``, made once and kept in the database for every instance; read once per app."""
     with _secret_lock:
-        if app.state.jwt_secret is None:
-            configured = app.state.settings.secret_key
-            app.state.jwt_secret = configured or instance_secret(app.state.engine, "jwt")
-        key: str = app.state.jwt_secret
+        if name not in app.state.secrets:
+            app.state.secrets[name] = instance_secret(app.state.engine, name)
+        key: str = app.state.secrets[name]
         return key
+
+
+def signing_key(app: FastAPI) -> str:
+    """The JWT key: the configured secret, else the instance's own."""
+    configured: str | None = app.state.settings.secret_key
+    return configured or app_secret(app, "jwt")
 
 
 def issue_token(app: FastAPI, username: str) -> tuple[str, int]:

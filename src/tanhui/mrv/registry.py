@@ -85,7 +85,8 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _NAME = re.compile(r"^[^\x00-\x1f\x7f]+$")
 
 
-def _listed(problems: Sequence[str]) -> str:
+def listed(problems: Sequence[str]) -> str:
+    """Problems joined for one message: the first ten, then how many more."""
     more = f"; and {len(problems) - _SHOWN} more" if len(problems) > _SHOWN else ""
     return "; ".join(problems[:_SHOWN]) + more
 
@@ -270,7 +271,7 @@ def register_sites(tx: UnitOfWork, principal: Principal, sites: Sequence[Site], 
             first_row.setdefault(meter_id, number)
         rows.append(values)
     if problems:
-        raise InvalidRequest(f"the site list has {len(problems)} problem(s): {_listed(problems)}")
+        raise InvalidRequest(f"the site list has {len(problems)} problem(s): {listed(problems)}")
 
     owners = _owners_by_name(tx.conn, (site.owner.strip() for site in sites))
     unknown = defaultdict(list)
@@ -278,19 +279,19 @@ def register_sites(tx: UnitOfWork, principal: Principal, sites: Sequence[Site], 
         if site.owner.strip() not in owners:
             unknown[site.owner.strip()].append(number)
     if unknown:
-        raise InvalidRequest("owner names no registered organisation (use its exact registered name): " + _listed(
+        raise InvalidRequest("owner names no registered organisation (use its exact registered name): " + listed(
             [f"{name!r} on rows {', '.join(map(str, numbers[:_SHOWN]))}" for name, numbers in unknown.items()]))
     for values, site in zip(rows, sites, strict=True):
         values["owner_organization_id"] = owners[site.owner.strip()]["id"]
     foreign = sorted({v["meter_id"] for v in rows if not _may_manage(principal, v["owner_organization_id"])})
     if foreign:
         raise PermissionDenied(f"only the registry operator or the owner registers a meter; meters "
-                               f"{_listed(foreign)} are owned by another organisation")
+                               f"{listed(foreign)} are owned by another organisation")
 
     existing = _meters_by_id(tx.conn, first_row)
     taken = sorted(m for m, row in existing.items() if not _may_manage(principal, row["owner_organization_id"]))
     if taken:
-        raise PermissionDenied(f"meters {_listed(taken)} are registered to another organisation")
+        raise PermissionDenied(f"meters {listed(taken)} are registered to another organisation")
     new, changed, same = [], [], []
     differences = []
     for values in rows:
@@ -306,7 +307,7 @@ def register_sites(tx: UnitOfWork, principal: Principal, sites: Sequence[Site], 
             same.append(values["meter_id"])
     if differences and not update:
         raise InvalidRequest("these meters are already registered with other attributes (registered → file); "
-                             f"import with update to change them: {_listed(differences)}")
+                             f"import with update to change them: {listed(differences)}")
     if new or changed:
         tx.entry("mrv.sites.registered", registered=len(new), updated=len(changed))
         now = utcnow()
@@ -432,7 +433,7 @@ def declare_claim(tx: UnitOfWork, principal: Principal, *, meter_id: str, first_
         raise InvalidRequest(f"a claim covers at most {MAX_CLAIM_DAYS} days; declare longer periods in parts")
     taken = claimed_conflicts(tx.conn, [meter_id], first_day, last_day)
     if taken:
-        raise Conflict(f"already claimed: {_listed(taken)}")
+        raise Conflict(f"already claimed: {listed(taken)}")
     tx.entry("mrv.claim.declared", meter_id=meter_id, first_day=first_day, last_day=last_day,
              instrument=instrument)
     row = _claim(tx, [{"meter_id": meter_id, "first_day": first_day, "last_day": last_day,
@@ -657,7 +658,7 @@ def _check_intervals(path: Path, summary: Summary, version: DistributedPV, sourc
     stray = sorted(set(by_meter) - {s.meter_id for s in summary.sites})
     if stray:
         raise InvalidRequest(f"report {source}: intervals.parquet has meters the summary does not list: "
-                             f"{_listed(stray)}")
+                             f"{listed(stray)}")
     problems = []
     for s in summary.sites:
         row = by_meter.get(s.meter_id, {"accepted_kwh": 0.0, "outside": 0})
@@ -671,7 +672,7 @@ def _check_intervals(path: Path, summary: Summary, version: DistributedPV, sourc
                             f"{version.reduction_kg(s.accepted_kwh)}, what {version.reference} makes of "
                             f"{s.accepted_kwh} kWh")
     if problems:
-        raise InvalidRequest(f"report {source} does not add up: {_listed(problems)}")
+        raise InvalidRequest(f"report {source} does not add up: {listed(problems)}")
 
 
 class StagedReport:
@@ -792,7 +793,7 @@ def check_sites(conn: Connection, summary: Summary) -> tuple[dict[str, RowMappin
     missing = [s.meter_id for s in summary.sites if s.meter_id not in registered]
     if missing:
         raise InvalidRequest(f"{len(missing)} of the report's meters are not registered (tanhui mrv sites "
-                             f"import): {_listed(missing)}")
+                             f"import): {listed(missing)}")
     owner_ids = {row["owner_organization_id"] for row in registered.values()}
     owners = {row["id"]: row for row in conn.execute(
         select(organizations).where(organizations.c.id.in_(owner_ids))).mappings()}
@@ -809,7 +810,7 @@ def check_sites(conn: Connection, summary: Summary) -> tuple[dict[str, RowMappin
             problems.append(f"meter {s.meter_id}: {', '.join(diff)}")
     if problems:
         raise InvalidRequest(f"the report was verified with other site attributes than the registry holds: "
-                             f"{_listed(problems)}")
+                             f"{listed(problems)}")
     return registered, owners
 
 
@@ -877,12 +878,12 @@ def issue_from_report(tx: UnitOfWork, principal: Principal, report: StagedReport
                     destination[owner] = found
         if lacking:
             raise InvalidRequest(f"these owners have no holding account to receive their credits: "
-                                 f"{_listed(lacking)}")
+                                 f"{listed(lacking)}")
     meter_ids = [s.meter_id for s in summary.sites]
     taken = claimed_conflicts(tx.conn, meter_ids, summary.period_start, summary.period_end)
     if taken:
         raise Conflict(f"the report's meter-days are already claimed, so they cannot back these credits: "
-                       f"{_listed(taken)}")
+                       f"{listed(taken)}")
 
     _lock_accounts(tx, destination.values())
     result = ledger.issue(tx, principal, registry=registry, project_id=project_id,

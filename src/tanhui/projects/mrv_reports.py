@@ -25,6 +25,7 @@ from tanhui.mrv.registry import (
     claimed_conflicts,
     file_sha256,
     issue_from_report,
+    listed,
 )
 from tanhui.mrv.tables import meters, monitoring_reports
 from tanhui.projects.declarations import design_of
@@ -32,7 +33,6 @@ from tanhui.projects.tables import mrv_submissions
 from tanhui.types import utcnow
 from tanhui.unit_of_work import UnitOfWork, read_one
 
-_NAMED = 10  # problems named in one message
 MAX_FILE_BYTES = 4 << 30  # a month of a few thousand sites' intervals is well under a gigabyte
 _CHUNK = 1 << 20
 
@@ -81,11 +81,6 @@ def reports_root(data_dir: Path) -> Path:
     return Path(data_dir) / REPORTS
 
 
-def _listed(items: list[str]) -> str:
-    more = f" and {len(items) - _NAMED} more" if len(items) > _NAMED else ""
-    return "; ".join(items[:_NAMED]) + more
-
-
 def _check_grid_connections(conn: Connection, declaration: RowMapping, meter_ids: list[str]) -> None:
     """Each grid connection of the report (the meters sharing a grid point, or a meter alone) stays within the
     declared maximum, which the methodology's applicability bounded at declaration."""
@@ -100,7 +95,7 @@ def _check_grid_connections(conn: Connection, declaration: RowMapping, meter_ids
             if Decimal(watts) / 1000 > Decimal(limit)]
     if over:
         raise InvalidRequest(f"the declaration bounds each grid connection at {limit} kW, but the report's "
-                             f"connections exceed it: {_listed(over)}")
+                             f"connections exceed it: {listed(over)}")
 
 
 def check_submission(conn: Connection, declaration: RowMapping, staged: StagedReport) -> None:
@@ -129,7 +124,7 @@ def check_submission(conn: Connection, declaration: RowMapping, staged: StagedRe
     taken = claimed_conflicts(conn, meter_ids, summary.period_start, summary.period_end)
     if taken:
         raise Conflict(f"the report's meter-days already back other instruments, so they cannot back these "
-                       f"credits: {_listed(taken)}")
+                       f"credits: {listed(taken)}")
 
 
 def record_submission(tx: UnitOfWork, report: RowMapping, staged: StagedReport) -> None:
@@ -154,14 +149,21 @@ def archive_of(data_dir: Path, row: RowMapping) -> Path:
     return directory
 
 
+def archived_summary(data_dir: Path, row: RowMapping) -> bytes:
+    """An MRV report's archived summary.json, checked against the hash the report was submitted with."""
+    path = archive_of(data_dir, row) / SUMMARY
+    if file_sha256(path) != row["data_sha256"]:
+        raise Conflict(f"the archived summary of monitoring report {row['id']} no longer matches its hash")
+    return path.read_bytes()
+
+
 def archived_file(data_dir: Path, conn: Connection, row: RowMapping, name: str) -> Path:
     """One data file of an MRV report's archive, checked against the hash its summary records."""
     if submission(conn, row["id"]) is None:
         raise NotFound(f"monitoring report {row['id']} was uploaded in its methodology's template; it has no "
                        f"{name}")
-    directory = archive_of(data_dir, row)
-    expected = json.loads((directory / SUMMARY).read_text(encoding="utf-8"))["files"][name]
-    path = directory / name
+    expected = json.loads(archived_summary(data_dir, row))["files"][name]
+    path = archive_of(data_dir, row) / name
     if not path.is_file() or file_sha256(path) != expected:
         raise Conflict(f"the archived {name} of monitoring report {row['id']} no longer matches the hash its "
                        "summary records; the archive was altered")

@@ -22,10 +22,12 @@ def send(tx: UnitOfWork, principal: Principal, *, now: datetime | None = None) -
     """Deliver the reminders that are due now and were not sent yet; returns those sent (a rerun sends none)."""
     principal.require_operator("send lifecycle reminders")
     now = now or utcnow()
-    sent = {(r.what, r.step, r.kind) for r in tx.conn.execute(select(reminders.c.what, reminders.c.step,
-                                                                      reminders.c.kind))}
+    steps = pending_steps(tx.conn, now=now)
+    whats = sorted({step["what"] for step in steps})
+    sent = {(r.what, r.step, r.kind) for r in tx.conn.execute(
+        select(reminders.c.what, reminders.c.step, reminders.c.kind).where(reminders.c.what.in_(whats)))}
     delivered = []
-    for step in pending_steps(tx.conn, now=now):
+    for step in steps:
         kind = "overdue" if step["overdue"] else "due_soon" if now >= step["due_at"] - DUE_SOON else None
         if kind is None or (step["what"], step["step"], kind) in sent or step["organization_id"] is None:
             continue

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import date, timedelta
 from typing import Any
 
@@ -231,11 +230,7 @@ def monitoring_data(data_dir: Any, conn: Connection, row: RowMapping) -> tuple[b
     """The report's monitoring data as submitted, checked against its SHA-256, and its media type: the template
     CSV, or an MRV report's summary.json (whose file hashes name the rest of its archive)."""
     if mrv_reports.submission(conn, row["id"]) is not None:
-        summary_path = mrv_reports.archive_of(data_dir, row) / "summary.json"
-        content = summary_path.read_bytes()
-        if hashlib.sha256(content).hexdigest() != row["data_sha256"]:
-            raise Conflict(f"the archived summary of monitoring report {row['id']} no longer matches its hash")
-        return content, "application/json"
+        return mrv_reports.archived_summary(data_dir, row), "application/json"
     return attachments.read(data_dir, row["data_sha256"]), "text/csv; charset=utf-8"
 
 
