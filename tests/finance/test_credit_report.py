@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import os
 from datetime import UTC, datetime
 from fractions import Fraction
 
@@ -77,6 +78,24 @@ def test_the_pdf_states_the_report_in_chinese_and_english() -> None:
         assert phrase in extracted, phrase
     assert rendering.attached_content(pdf) == text
     assert hashlib.sha256(rendering.attached_content(pdf).encode()).hexdigest() == digest  # type: ignore[union-attr]
+
+
+def test_the_pdf_embeds_an_installed_cjk_font() -> None:
+    """.ci/run installs fonts-wqy-microhei, so CI exercises the embedded path, not only the fallback."""
+    font = rendering.report_font()
+    if not font.embedded:
+        message = "no CJK TrueType font of FONT_CANDIDATES is installed (apt-get install fonts-wqy-microhei)"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message)
+        pytest.skip(message)
+    pdf, _, _ = _pdf()
+    files = [page["/Resources"]["/Font"][name].get_object() for page in PdfReader(io.BytesIO(pdf)).pages
+             for name in page["/Resources"]["/Font"]]
+    embedded = [font for font in files if "/FontFile2" in font.get("/FontDescriptor", {})
+                or any("/FontFile2" in part.get_object().get("/FontDescriptor", {})
+                       for part in font.get("/DescendantFonts", []))]
+    assert embedded, "the report's CJK font is not embedded"
+    assert font.origin in _text(pdf)
 
 
 def test_the_pdf_falls_back_to_reportlabs_cid_font(monkeypatch: pytest.MonkeyPatch) -> None:
