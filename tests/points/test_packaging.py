@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tanhui.errors import Conflict, InvalidRequest, PermissionDenied
 from tanhui.identity.principal import Principal
+from tanhui.journal import audit
 from tanhui.points import events, packaging
 from tanhui.points.tables import packaged_events
 from tanhui.projects import reports
@@ -137,3 +138,32 @@ def test_packaging_is_for_the_aggregators_travel_project(
     with pytest.raises(InvalidRequest, match="not a verifier"):
         _package(world, aggregator, project, world.bank_org, tmp_path)
     assert snapshot(world.engine) == before
+
+
+def test_a_rejected_package_frees_its_events_for_another(
+    world: World, resident: int, record: Record, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    aggregator, project, verifier = travel_project(world, monkeypatch)
+    settle_in(world, resident)
+    record("metro", 0, 60, distance_km="50")
+    record("bus", 120, 30, distance_km="3")
+    made = _package(world, aggregator, project, verifier, tmp_path)
+    # While the report stands, the database keeps its events claimed, whoever asks.
+    with world.engine.begin() as conn, pytest.raises(sa.exc.DBAPIError, match="freed only when"):
+        conn.execute(sa.delete(packaged_events))
+    reviewer = Principal("user:travel-verifier", verifier, "verifier", "admin")
+    with UnitOfWork(world.engine, reviewer.actor) as tx:
+        reports.review(tx, reviewer, int(str(made["report_id"])), approve=False, findings="consent forms missing")
+        tx.commit()
+    with world.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(packaged_events)).scalar() == 0
+    # The same events, packaged again (here by another aggregator's project), are claimed once more.
+    second, second_project, second_verifier = travel_project(world, monkeypatch, "Second travel")
+    again = _package(world, second, second_project, second_verifier, tmp_path)
+    assert (again["events"], again["net_kg"]) == (made["events"], made["net_kg"]) == (2, 4)
+    with world.engine.connect() as conn:
+        packages = conn.execute(sa.select(packaged_events.c.package_id).distinct()).scalars().all()
+    assert packages == [again["id"]]
+    with pytest.raises(Conflict, match="already packaged"):
+        _package(world, aggregator, project, verifier, tmp_path)
+    assert audit.verify(world.engine).ok  # the freed rows' deletions are in the journal

@@ -3,7 +3,8 @@
 The database keeps the invariants: a (source, event id) is recorded once (``uq_behaviour_events_source``);
 a balance and every lot's remainder are never negative (CHECKs); entries, events, redemptions and packages
 are append-only (triggers in the migration); a lot expires or is reversed at most once (unique kind + lot);
-an event is packaged into at most one project's monitoring data (``packaged_events`` keyed by the event).
+an event is packaged into at most one project's monitoring data (``packaged_events`` keyed by the event),
+and its row is deleted, freeing it, only once that package's report is rejected (a trigger, revision 0012).
 Quantities are integers: gCO2e, fen, and thousandths of a trip, a km (metres) or a kWh (Wh).
 """
 
@@ -189,12 +190,3 @@ packaged_events = Table(
     Column("package_id", Id, ForeignKey("travel_packages.id"), nullable=False, index=True),
     Column("resident_id", Id, ForeignKey("organizations.id"), nullable=False),
 )
-
-APPEND_ONLY = (
-    "behaviour_events",
-    "points_entries",
-    "points_redemptions",
-    "travel_packages",
-    "packaged_events",
-)
-NO_DELETE = ("points_balances", "points_lots", "points_catalogue", "resident_settings")

@@ -15,13 +15,14 @@ from tanhui.identity.tables import organizations
 from tanhui.methodologies.catalogue import find
 from tanhui.methodologies.monitoring_data import parse_rows
 from tanhui.mrv.registry import StagedReport
+from tanhui.points.tables import packaged_events, travel_packages
 from tanhui.projects import attachments, mrv_reports
 from tanhui.projects.lifecycle import MAX_REPORT_DAYS, IllegalTransition, due, next_state
 from tanhui.projects.tables import declarations, submitted_report_days, submitted_reports
 from tanhui.registry import ledger
 from tanhui.registry.queries import utc
 from tanhui.types import utcnow
-from tanhui.unit_of_work import UnitOfWork, read_one
+from tanhui.unit_of_work import UnitOfWork, deleting, read_one
 
 _PERIOD_COLUMNS = (("period_start", "period_end"), ("date", "date"))
 
@@ -173,10 +174,21 @@ def review(tx: UnitOfWork, principal: Principal, report_id: int, *, approve: boo
     tx.entry(f"report.{act}", report_id=report_id, findings=noted)
     updated = _move(tx, row, act, findings=noted)
     if not approve:
-        days = tx.conn.execute(select(submitted_report_days).where(submitted_report_days.c.report_id == report_id))
-        for day in days.mappings().all():
-            tx.delete(submitted_report_days, day)
+        _free_claims(tx, report_id)
     return updated
+
+
+def _free_claims(tx: UnitOfWork, report_id: int) -> None:
+    """A rejected report claims nothing: its days may be reported again, and residents' travel it packaged
+    may be packaged again (the database lets those rows go only once the report is rejected)."""
+    days = tx.conn.execute(select(submitted_report_days).where(submitted_report_days.c.report_id == report_id))
+    packaged = tx.conn.execute(
+        select(packaged_events).join(travel_packages, travel_packages.c.id == packaged_events.c.package_id)
+        .where(travel_packages.c.report_id == report_id).order_by(packaged_events.c.event_id))
+    freed = [deleting(submitted_report_days, day) for day in days.mappings().all()]
+    freed += [deleting(packaged_events, event) for event in packaged.mappings().all()]
+    if freed:
+        tx.apply(freed)
 
 
 def issue(tx: UnitOfWork, principal: Principal, report_id: int, *, registry: str, credit_type: str,
