@@ -232,11 +232,15 @@ def test_every_write_endpoint_checks_who_acts(api: Api, world: World, subtests: 
              lambda: "/methodologies/TRAVEL-LOW@1-SHENZHEN/publish"),
         Case("/methodologies/{reference}/supersede", world.operator, world.owner, lambda: {"by": "PV-DIST@1-EC2023"},
              lambda: "/methodologies/PV-DIST@1-CN2023/supersede"),
-        # The buyer stands for an enterprise holding a carbon account (holder 7 of the sample profile).
+        # The buyer stands for the enterprise holding that carbon account.
+        Case("/carbon-accounts/holders/{holder_id}/organization", world.operator, world.owner,
+             lambda: {"organization_id": world.buyer_org},
+             lambda: f"/carbon-accounts/holders/{made['holder']}/organization"),
         Case("/credit-reports", world.operator, world.owner, lambda: {
-            "holder_organization_id": world.buyer_org, "profile": profile_json(profile())}),
+            "profile": profile_json(profile(holder_id=made["holder"], name="Quzhou Cement",
+                                            unified_social_credit_code="91330800MA2X0K4L1F"))}),
         Case("/consents", world.buyer, world.owner, lambda: {
-            "holder_id": 7, "bank_organization_id": world.bank_org, "scope": "full", "days": 30}),
+            "holder_id": made["holder"], "bank_organization_id": world.bank_org, "scope": "full", "days": 30}),
         Case("/consents/{consent_id}/revoke", world.buyer, world.owner, lambda: None,
              lambda: f"/consents/{made['consent']}/revoke"),
         Case("/finance/loan-products", world.bank, world.buyer, lambda: {

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Engine
 
 import tanhui.schema  # noqa: F401  (every table on the metadata)
 from tanhui.db import metadata
-from tanhui.migrate import alembic_config, current_revision, head_revision, upgrade
+from tanhui.migrate import current_revision, downgrade, head_revision, upgrade
 
 
 def _drift(engine: Engine) -> list[object]:
@@ -26,13 +25,6 @@ def _triggers(engine: Engine) -> list[str]:
         return sorted(conn.exec_driver_sql(query).scalars())
 
 
-def _downgrade(engine: Engine, revision: str) -> None:
-    config = alembic_config(engine)
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, revision)
-
-
 def test_the_migrated_schema_is_the_models_schema(engine: Engine) -> None:
     assert current_revision(engine) == head_revision(engine)
     assert _drift(engine) == []
@@ -41,7 +33,7 @@ def test_the_migrated_schema_is_the_models_schema(engine: Engine) -> None:
 def test_every_migration_downgrades_and_upgrades_again(engine: Engine) -> None:
     triggers = _triggers(engine)
     assert len(triggers) > 20
-    _downgrade(engine, "base")
+    downgrade(engine, "base")
     assert set(sa.inspect(engine).get_table_names()) <= {"alembic_version"}
     assert _triggers(engine) == []
     upgrade(engine)

@@ -13,13 +13,20 @@ MONTHLY = (412_300, 398_150, 455_020, 430_870, 441_600, 468_900, 502_330, 515_78
            447_040)
 
 
+# The holders the profiles describe, as the bureau registers them (tests/finance/conftest.py).
+HOLDER = {"reference": "QZ-GREEN", "kind": "enterprise", "name": "衢州绿源新材料有限公司", "region": "QUZHOU",
+          "area": "industry", "unified_social_credit_code": "91330800MA28F3KX4H", "industry_code": "C2614"}
+ANOTHER_HOLDER = {**HOLDER, "reference": "QZ-OTHER", "name": "Another holder",
+                  "unified_social_credit_code": "91330800MA28F3KX5L"}
+
+
 def profile(**changes: Any) -> CreditProfile:
     """A Quzhou chemicals maker's 2025: 5,399.000 t, light green, grade 2, AA; ``changes`` replace fields."""
     total = sum(MONTHLY)
     scope2 = 3_120_500
     base = CreditProfile(
-        holder_id=7, holder_kind="enterprise", name="衢州绿源新材料有限公司",
-        unified_social_credit_code="91330800MA28F3KX4T",
+        holder_id=1, holder_kind="enterprise", name="衢州绿源新材料有限公司",
+        unified_social_credit_code="91330800MA28F3KX4H",
         industry_code="C2614", region_code="330800", area="industry",
         period_start=date(2025, 1, 1), period_end=date(2025, 12, 31),
         emissions_kg=total, emissions_by_area_kg={"industry": total - 180_000, "transport": 180_000},

@@ -78,24 +78,24 @@ def test_a_bank_reads_under_consent_and_the_holder_sees_the_log(api: Api) -> Non
     path = f"/credit-reports/{report['id']}"
     assert_problem(api.get(path, who=world.bank), 403, "refused and logged", "no consent")
     assert_problem(api.get(path, who=world.owner), 403, "not a bank's")
-    body = {"holder_id": 7, "bank_organization_id": world.bank_org, "scope": "summary", "days": 90,
+    body = {"holder_id": 1, "bank_organization_id": world.bank_org, "scope": "summary", "days": 90,
             "purpose": "working-capital loan application"}
     granted = api.ok(api.post("/consents", body, who=world.buyer, key="consent-1"))
     replay = api.post("/consents", body, who=world.buyer, key="consent-1")
     assert replay.headers["Idempotent-Replayed"] == "true" and replay.json()["id"] == granted["id"]
     assert api.ok(api.get(f"{path}/summary", who=world.bank))["credit_rating"] == "AA"
     assert_problem(api.get(f"{path}/pdf", who=world.bank), 403, "covers the summary of reports, not the pdf")
-    assert [r["id"] for r in api.ok(api.get("/holders/7/credit-reports", who=world.bank))] == [report["id"]]
+    assert [r["id"] for r in api.ok(api.get("/holders/1/credit-reports", who=world.bank))] == [report["id"]]
     assert [c["id"] for c in api.ok(api.get("/consents", who=world.bank))] == [granted["id"]]
     revoked = api.ok(api.post(f"/consents/{granted['id']}/revoke", who=world.buyer))
     assert revoked["active"] is False and revoked["revoked_by"] == world.buyer.actor
     assert_problem(api.get(f"{path}/summary", who=world.bank), 403, "was revoked")
-    log = api.ok(api.get("/holders/7/access-log", who=world.buyer))
+    log = api.ok(api.get("/holders/1/access-log", who=world.buyer))
     assert [(e["actor"], e["kind"], e["allowed"]) for e in log] == [
         (world.bank.actor, "full", False), (world.owner.actor, "full", False), (world.bank.actor, "summary", True),
         (world.bank.actor, "pdf", False), (world.bank.actor, "list", True), (world.bank.actor, "summary", False)]
-    assert_problem(api.get("/holders/7/access-log", who=world.bank), 403)
-    consents = api.ok(api.get("/holders/7/consents", who=world.buyer))
+    assert_problem(api.get("/holders/1/access-log", who=world.bank), 403)
+    consents = api.ok(api.get("/holders/1/consents", who=world.buyer))
     assert [(c["purpose"], c["active"]) for c in consents] == [("working-capital loan application", False)]
 
 
@@ -109,12 +109,12 @@ def test_a_bank_defines_a_product_and_the_holder_gets_a_quote(api: Api) -> None:
     listed = api.ok(api.get("/finance/loan-products", who=world.buyer))
     assert [(p["code"], p["version"]) for p in listed] == [("QZ-INDUSTRIAL-CARBON-REDUCTION", 1)]
     path = f"/finance/loan-products/{world.bank_org}/QZ-INDUSTRIAL-CARBON-REDUCTION"
-    terms = api.ok(api.get(f"{path}/quote", who=world.buyer, holder_id=7, normal_limit_fen=5_000_000_00,
+    terms = api.ok(api.get(f"{path}/quote", who=world.buyer, holder_id=1, normal_limit_fen=5_000_000_00,
                            base_rate_bp=385))
     assert (terms["eligible"], terms["rule"], terms["limit_fen"], terms["rate_bp"]) == (True, "green label",
                                                                                         7_500_000_00, 355)
     assert terms["reasons"][-1] == "terms: limit 7,500,000.00 yuan (normal 5,000,000.00), rate 355 bp (base 385)"
-    assert_problem(api.get(f"{path}/quote", who=world.bank, holder_id=7, normal_limit_fen=1, base_rate_bp=1), 403,
+    assert_problem(api.get(f"{path}/quote", who=world.bank, holder_id=1, normal_limit_fen=1, base_rate_bp=1), 403,
                    "refused and logged")
     assert [v["version"] for v in api.ok(api.get(f"{path}/versions", who=world.bank))] == [1]
     bad = definition | {"rules": [{"name": "x", "limit_multiplier": 1.5}]}

@@ -28,7 +28,7 @@ def test_issue_render_and_verify_a_report(world: World, database_url: str, tmp_p
     for name in ("issued.pdf", "again.pdf"):
         assert f"Verified / 核验通过: credit report {report}" in ok(
             tanhui(database_url, "report", "verify", str(tmp_path / name)))
-    assert "light_green" in ok(tanhui(database_url, "report", "list", "--holder", "7"))
+    assert "light_green" in ok(tanhui(database_url, "report", "list", "--holder", "1"))
 
     # Pages that state another label over the genuine attachment: the attachment hashes, the pages do not match.
     with world.engine.connect() as conn:
@@ -68,15 +68,15 @@ def test_a_bad_profile_file_is_one_line_and_changes_nothing(world: World, databa
 
 def test_consent_products_and_quotes(world: World, database_url: str, tmp_path: Path) -> None:
     ok(tanhui(database_url, "report", "issue", _profile_file(tmp_path), "--holder-org", str(world.buyer_org)))
-    granted = ok(tanhui(database_url, "consent", "grant", "--holder", "7", "--bank", str(world.bank_org),
+    granted = ok(tanhui(database_url, "consent", "grant", "--holder", "1", "--bank", str(world.bank_org),
                         "--scope", "full", "--days", "30", "--purpose", "signed form 2026-001"))
     consent = created_id(granted, "Consent")
-    assert "yes" in ok(tanhui(database_url, "consent", "list", "--holder", "7"))
-    assert "not a bank" in refused(tanhui(database_url, "consent", "grant", "--holder", "7", "--bank",
+    assert "yes" in ok(tanhui(database_url, "consent", "list", "--holder", "1"))
+    assert "not a bank" in refused(tanhui(database_url, "consent", "grant", "--holder", "1", "--bank",
                                           str(world.buyer_org), "--scope", "full", "--days", "30"))
     ok(tanhui(database_url, "consent", "revoke", str(consent)))
     assert "already revoked" in refused(tanhui(database_url, "consent", "revoke", str(consent)))
-    assert json.loads(ok(tanhui(database_url, "consent", "log", "--holder", "7", "--json"))) == []
+    assert json.loads(ok(tanhui(database_url, "consent", "log", "--holder", "1", "--json"))) == []
 
     code = "QZ-INDUSTRIAL-CARBON-REDUCTION"
     assert f"Defined {code} version 1" in ok(tanhui(database_url, "loan", "product", "define", "--bank",
@@ -91,10 +91,10 @@ def test_consent_products_and_quotes(world: World, database_url: str, tmp_path: 
                                 str(world.bank_org))))[0]["version"] == 1
     assert len(json.loads(ok(tanhui(database_url, "loan", "product", "examples")))) == 2
     quoted = ok(tanhui(database_url, "loan", "quote", "--bank", str(world.bank_org), "--product", "MINE",
-                       "--holder", "7", "--normal-limit", "1,234,567.89", "--base-rate", "400"))
+                       "--holder", "1", "--normal-limit", "1,234,567.89", "--base-rate", "400"))
     assert "limit 2,469,135.78 yuan, rate 385 bp" in quoted
     assert "must be yuan with at most two decimals" in refused(
-        tanhui(database_url, "loan", "quote", "--bank", str(world.bank_org), "--product", "MINE", "--holder", "7",
+        tanhui(database_url, "loan", "quote", "--bank", str(world.bank_org), "--product", "MINE", "--holder", "1",
                "--normal-limit", "1.005", "--base-rate", "400"), code=2)
     assert "exactly one of --file and --example" in refused(
         tanhui(database_url, "loan", "product", "define", "--bank", str(world.bank_org)), code=2)

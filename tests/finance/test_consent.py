@@ -20,12 +20,13 @@ from tanhui.unit_of_work import UnitOfWork
 from tests.factories import World, snapshot
 from tests.finance.profiles import profile
 
-HOLDER = 7
+HOLDER = 1
 
 
-def _issue(world: World, **changes: object) -> int:
+def _issue(world: World, organization: int | None = None, **changes: object) -> int:
     with UnitOfWork(world.engine, world.operator.actor) as tx:
-        row = reports.issue_report(tx, world.operator, profile(**changes), holder_organization_id=world.buyer_org)
+        row = reports.issue_report(tx, world.operator, profile(**changes),
+                                   holder_organization_id=organization or world.buyer_org)
         tx.commit()
     return int(row["id"])
 
@@ -59,7 +60,7 @@ def _second_bank(world: World) -> Principal:
 
 def test_a_bank_reads_only_while_the_grant_is_active(world: World) -> None:
     report = _issue(world)
-    with pytest.raises(PermissionDenied, match=r"refused and logged: holder 7 gives bank \d+ no consent"):
+    with pytest.raises(PermissionDenied, match=r"refused and logged: holder 1 gives bank \d+ no consent"):
         consent.bank_access(world.engine, world.bank, kind="pdf", report_id=report)
     grant = _grant(world)
     allowed = consent.bank_access(world.engine, world.bank, kind="pdf", report_id=report)
@@ -71,10 +72,10 @@ def test_a_bank_reads_only_while_the_grant_is_active(world: World) -> None:
         consent.bank_access(world.engine, world.bank, kind="summary", report_id=report)
     bank = world.bank.actor
     assert _log(world) == [
-        (bank, "pdf", report, False, f"holder 7 gives bank {world.bank_org} no consent"),
+        (bank, "pdf", report, False, f"holder 1 gives bank {world.bank_org} no consent"),
         (bank, "pdf", report, True, f"consent {grant}"),
         (bank, "list", None, True, f"consent {grant}"),
-        (bank, "summary", report, False, f"holder 7 gives bank {world.bank_org} consent {grant} was revoked"),
+        (bank, "summary", report, False, f"holder 1 gives bank {world.bank_org} consent {grant} was revoked"),
     ]
     # The journal describes every report and consent row as stored.
     assert audit.verify(world.engine).problems == []
@@ -114,10 +115,11 @@ def test_a_refused_access_changes_nothing_but_the_log(world: World) -> None:
 
 
 def test_a_bank_cannot_reach_another_holders_report_through_its_grant(world: World) -> None:
-    other = _issue(world, holder_id=8, name="Another holder")
+    other = _issue(world, world.owner_org, holder_id=2, name="Another holder",
+                   unified_social_credit_code="91330800MA28F3KX5L")
     _issue(world)
     _grant(world)
-    with pytest.raises(PermissionDenied, match=f"credit report {other} is not holder 7's"):
+    with pytest.raises(PermissionDenied, match=f"credit report {other} is not holder 1's"):
         consent.bank_access(world.engine, world.bank, kind="pdf", holder_id=HOLDER, report_id=other)
     assert _log(world)[-1][2] is None  # the other holder's report is not named in this holder's log
 
@@ -130,7 +132,7 @@ def test_who_may_grant_revoke_and_read_the_log(world: World) -> None:
         consent.grant(tx, world.buyer, holder_id=HOLDER, bank_organization_id=world.owner_org, scope="full", days=5)
     with UnitOfWork(world.engine, world.buyer.actor) as tx, pytest.raises(InvalidRequest, match="1 to 1098 days"):
         consent.grant(tx, world.buyer, holder_id=HOLDER, bank_organization_id=world.bank_org, scope="full", days=0)
-    with UnitOfWork(world.engine, world.buyer.actor) as tx, pytest.raises(NotFound, match="holder 99 has no"):
+    with UnitOfWork(world.engine, world.buyer.actor) as tx, pytest.raises(NotFound, match="holder 99 does not exist"):
         consent.grant(tx, world.buyer, holder_id=99, bank_organization_id=world.bank_org, scope="full", days=5)
     grant = _grant(world)
     with UnitOfWork(world.engine, world.buyer.actor) as tx, pytest.raises(Conflict, match="already lets bank"):

@@ -70,7 +70,7 @@ def test_a_profile_that_does_not_add_up_is_refused(change: dict[str, object], ph
 def test_the_pdf_states_the_report_in_chinese_and_english() -> None:
     pdf, text, digest = _pdf()
     extracted = _text(pdf)
-    for phrase in ("碳征信报告", "Carbon Credit Report", "衢州绿源新材料有限公司", "91330800MA28F3KX4T",
+    for phrase in ("碳征信报告", "Carbon Credit Report", "衢州绿源新材料有限公司", "91330800MA28F3KX4H",
                    "浅绿 light green", "2 级 grade 2", "AA", "数据质量说明", "Data-quality statement",
                    "5,399.000", "2,278.500", "3,120.500", "260.400", "150.000", "工业 Industry", "交通 Transport",
                    "0.2958", "0.3900", "grid:Zhejiang:2022", "0.5153", "未核实 unverified", "K = 0.758 ≤ 0.8",

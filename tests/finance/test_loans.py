@@ -137,7 +137,7 @@ def test_the_holder_and_a_consented_bank_get_a_quote(world: World) -> None:
     with UnitOfWork(world.engine, world.operator.actor) as tx:
         report = reports.issue_report(tx, world.operator, profile(), holder_organization_id=world.buyer_org)["id"]
         tx.commit()
-    ask = {"bank_organization_id": world.bank_org, "code": QUZHOU, "holder_id": 7, "normal_limit_fen": 2_000_000_00,
+    ask = {"bank_organization_id": world.bank_org, "code": QUZHOU, "holder_id": 1, "normal_limit_fen": 2_000_000_00,
            "base_rate_bp": 385}
     own = products.quote_for(world.engine, world.buyer, **ask)
     assert (own.quote.limit_fen, own.quote.rate_bp, own.report["id"]) == (3_000_000_00, 355, report)
@@ -146,11 +146,11 @@ def test_the_holder_and_a_consented_bank_get_a_quote(world: World) -> None:
     with pytest.raises(PermissionDenied, match="for the holder and, with consent, the bank"):
         products.quote_for(world.engine, world.owner, **ask)
     with UnitOfWork(world.engine, world.buyer.actor) as tx:
-        consent.grant(tx, world.buyer, holder_id=7, bank_organization_id=world.bank_org, scope="summary", days=1)
+        consent.grant(tx, world.buyer, holder_id=1, bank_organization_id=world.bank_org, scope="summary", days=1)
         tx.commit()
     assert products.quote_for(world.engine, world.bank, **ask).quote.rule == "green label"
     with world.engine.connect() as conn:
-        log = consent.access_log(conn, world.buyer, 7)
+        log = consent.access_log(conn, world.buyer, 1)
     assert [(r["kind"], r["allowed"]) for r in log] == [("quote", False), ("quote", True)]
 
 

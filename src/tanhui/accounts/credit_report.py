@@ -13,6 +13,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, RowMapping
 
+from tanhui.accounts import register
 from tanhui.accounts.periods import Period
 from tanhui.accounts.profile import (
     AREAS,
@@ -27,7 +28,6 @@ from tanhui.errors import InvalidRequest, NotFound
 from tanhui.finance.tables import credit_reports
 from tanhui.identity.principal import Principal
 from tanhui.journal.chain import canonical_json, canonical_value
-from tanhui.registry import ledger
 from tanhui.registry.queries import utc
 from tanhui.types import utcnow
 from tanhui.unit_of_work import UnitOfWork, read_one
@@ -188,11 +188,12 @@ def content_hash(content: dict[str, Any]) -> str:
 
 
 def issue_report(tx: UnitOfWork, principal: Principal, profile: CreditProfile, *,
-                 holder_organization_id: int) -> RowMapping:
-    """The platform operator issues the report of a holder's period; the content and its hash are kept."""
+                 holder_organization_id: int | None = None) -> RowMapping:
+    """The platform operator issues the report of a registered holder's period; the content and its hash are
+    kept.  ``holder_organization_id`` links a holder not yet linked (and must match the link of one that is)."""
     principal.require_operator("issue carbon credit reports")
     check_profile(profile)
-    ledger.get_organization(tx.conn, holder_organization_id)
+    holder_organization_id = _acting_organization(tx, principal, profile, holder_organization_id)
     issued_at = utcnow()
     content = report_content(profile, issued_at)
     digest = content_hash(content)
@@ -211,8 +212,29 @@ def issue_report(tx: UnitOfWork, principal: Principal, profile: CreditProfile, *
     return row
 
 
+def _acting_organization(tx: UnitOfWork, principal: Principal, profile: CreditProfile,
+                         asked: int | None) -> int:
+    """The organisation acting for the profile's holder, which must be the registered holder it describes."""
+    found = register.holder(tx.conn, profile.holder_id)
+    for field, theirs in (("holder_kind", found["kind"]),
+                          ("unified_social_credit_code", found["unified_social_credit_code"])):
+        if getattr(profile, field) != theirs:
+            raise InvalidRequest(f"the profile's {field} is {getattr(profile, field)!r}, but holder "
+                                 f"{profile.holder_id}'s is {theirs!r}: it describes another holder")
+    linked = found["organization_id"]
+    if linked is None:
+        if asked is None:
+            raise InvalidRequest(f"holder {profile.holder_id} is linked to no registry organisation: name the one "
+                                 "acting for it (holder_organization_id, or --holder-org: the report links it), or "
+                                 "link it first (tanhui accounts link-organization)")
+        return int(register.link_organization(tx, principal, profile.holder_id, asked)["organization_id"])
+    if asked is not None and asked != linked:
+        raise InvalidRequest(f"holder {profile.holder_id} is linked to organisation {linked}, not {asked}")
+    return int(linked)
+
+
 def issue_holder_report(tx: UnitOfWork, principal: Principal, holder_id: int, period: Period, *,
-                        holder_organization_id: int) -> RowMapping:
+                        holder_organization_id: int | None = None) -> RowMapping:
     """Issue the report of a holder's period from the accounting as it stands now (records, factors, benchmarks
     and the newest evaluation schemes)."""
     principal.require_operator("issue carbon credit reports")

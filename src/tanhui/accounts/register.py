@@ -13,6 +13,7 @@ from tanhui.accounts.tables import carbon_holders, energy_records, holder_econom
 from tanhui.errors import Conflict, InvalidRequest, NotFound
 from tanhui.identity.principal import Principal
 from tanhui.identity.tables import organizations
+from tanhui.registry import ledger
 from tanhui.types import utcnow
 from tanhui.unit_of_work import UnitOfWork, read_one
 
@@ -29,7 +30,7 @@ def holder_by_reference(conn: Connection, reference: str) -> RowMapping | None:
 
 
 def may_read(principal: Principal, found: Mapping[Any, Any]) -> bool:
-    """The bureau (operator) reads every account; a resident reads the one linked to its organisation."""
+    """The bureau (operator) reads every account; an organisation reads the one linked to it."""
     return principal.is_operator or (found["organization_id"] is not None
                                      and found["organization_id"] == principal.organization_id)
 
@@ -50,15 +51,50 @@ def holder_conflicts(conn: Connection, values: Mapping[str, Any]) -> list[tuple[
     if code is not None and read_one(conn, carbon_holders,
                                      carbon_holders.c.unified_social_credit_code == code) is not None:
         problems.append(("unified_social_credit_code", f"{code} already belongs to a holder"))
-    org = values["organization_id"]
-    if org is not None:
-        found = read_one(conn, organizations, organizations.c.id == org)
-        if found is None or found["kind"] != "individual":
-            problems.append(("organization_id", f"organisation {org} is not a registry organisation of kind "
-                                                f"individual"))
-        elif read_one(conn, carbon_holders, carbon_holders.c.organization_id == org) is not None:
-            problems.append(("organization_id", f"organisation {org} already has a carbon account"))
+    if values["organization_id"] is not None:
+        problems += link_conflicts(conn, values["kind"], values["organization_id"])
     return problems
+
+
+def link_conflicts(conn: Connection, kind: str, organization_id: int) -> list[tuple[str, str]]:
+    """Why a new holder of ``kind`` may not be linked to the organisation, by column."""
+    found = read_one(conn, organizations, organizations.c.id == organization_id)
+    problem = (f"organisation {organization_id} does not exist" if found is None else
+               _kind_problem(kind, found) or _taken_problem(conn, organization_id))
+    return [("organization_id", problem)] if problem else []
+
+
+def _kind_problem(kind: str, organization: Mapping[Any, Any]) -> str | None:
+    """A resident's organisation is its own (kind individual); an enterprise's or institution's is a company's."""
+    if (kind == "resident") == (organization["kind"] == "individual") and organization["kind"] != "operator":
+        return None
+    wanted = "its own, of kind individual" if kind == "resident" else "a company's (not individual or operator)"
+    holder = {"resident": "a resident", "enterprise": "an enterprise"}.get(kind, "a public institution")
+    return f"organisation {organization['id']} is of kind {organization['kind']}; {holder}'s organisation is {wanted}"
+
+
+def _taken_problem(conn: Connection, organization_id: int) -> str | None:
+    taken = read_one(conn, carbon_holders, carbon_holders.c.organization_id == organization_id)
+    return None if taken is None else f"organisation {organization_id} already acts for holder {taken['id']}"
+
+
+def link_organization(tx: UnitOfWork, principal: Principal, holder_id: int, organization_id: int) -> RowMapping:
+    """The bureau names the registry organisation whose users act for a holder: they read its account and grant
+    banks consent to its credit reports.  A link is not moved; linking again to the same one changes nothing."""
+    principal.require_operator("link carbon accounts to organisations")
+    found = holder(tx.conn, holder_id)
+    if found["organization_id"] == organization_id:
+        return found
+    if found["organization_id"] is not None:
+        raise Conflict(f"holder {holder_id} is linked to organisation {found['organization_id']} already; a link "
+                       "is not moved")
+    problem = _kind_problem(found["kind"], ledger.get_organization(tx.conn, organization_id))
+    if problem:
+        raise InvalidRequest(problem)
+    if (taken := _taken_problem(tx.conn, organization_id)) is not None:
+        raise Conflict(taken)
+    tx.entry("accounts.holder_linked", holder_id=holder_id, organization_id=organization_id)
+    return tx.update(carbon_holders, carbon_holders.c.id == holder_id, {"organization_id": organization_id})[0]
 
 
 def insert_holder(tx: UnitOfWork, values: Mapping[str, Any]) -> RowMapping:

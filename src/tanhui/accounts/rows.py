@@ -137,8 +137,6 @@ def _holder_rules(values: dict[str, Any]) -> Problems:
     if kind == "resident":
         problems += [(c, "a resident has none") for c in ("unified_social_credit_code", "industry_code")
                      if values[c] is not None]
-    elif values["organization_id"] is not None:
-        problems.append(("organization_id", "only a resident links to a registry organisation (kind individual)"))
     return problems
 
 

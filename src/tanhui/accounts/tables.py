@@ -40,7 +40,9 @@ carbon_holders = Table(
     Column("industry_code", String(5)),
     Column("region", String(12), nullable=False),
     Column("area", String(24), nullable=False),
-    Column("organization_id", Id, ForeignKey("organizations.id"), unique=True),  # a resident's registry login
+    # The registry organisation whose members act for the holder: a resident's own (kind individual), or the
+    # enterprise's or institution's; its users read the account and grant banks consent to its reports.
+    Column("organization_id", Id, ForeignKey("organizations.id"), unique=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     CheckConstraint(one_of("kind", HOLDER_KINDS), name="kind"),
     CheckConstraint(one_of("area", AREAS), name="area"),
@@ -48,7 +50,6 @@ carbon_holders = Table(
                     name="enterprise"),
     CheckConstraint("kind <> 'resident' OR (unified_social_credit_code IS NULL AND industry_code IS NULL)",
                     name="resident"),
-    CheckConstraint("kind = 'resident' OR organization_id IS NULL", name="organization"),
 )
 
 holder_economics = Table(

@@ -73,6 +73,10 @@ class MeterIn(models.RequestBody):
     meter_id: Annotated[StrictStr, Field(min_length=1, max_length=64)]
 
 
+class OrganizationIn(models.RequestBody):
+    organization_id: Annotated[StrictInt, Field(ge=1, le=models.MAX_ID)]
+
+
 class YearIn(models.RequestBody):
     year: Annotated[StrictInt, Field(ge=2000, le=2100)]
 
@@ -150,6 +154,16 @@ def add_record(body: RecordIn, write: Writer) -> Response:
 def link_meter(holder_id: RecordId, body: MeterIn, write: Writer) -> Response:
     return write.run(body, lambda tx: _written(
         register.link_meter(tx, write.principal, holder_id=holder_id, meter_id=body.meter_id), "meter_id"))
+
+
+@router.post("/holders/{holder_id}/organization", status_code=200, response_model=Holder, responses=_WRITES,
+             summary="Name the registry organisation whose users act for a holder (operator; a link is not moved)")
+def link_organization(holder_id: RecordId, body: OrganizationIn, write: Writer) -> Response:
+    def service(tx: UnitOfWork) -> Holder:
+        register.link_organization(tx, write.principal, holder_id, body.organization_id)
+        return _holder(tx.conn, holder_id)
+
+    return write.run(body, service, status_code=200)
 
 
 @router.post("/imports/{kind}", status_code=201, response_model=Imported, responses=_WRITES,

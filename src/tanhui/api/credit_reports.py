@@ -33,7 +33,9 @@ RecordId = Annotated[int, Path(ge=1, le=models.MAX_ID)]
 class ReportIn(models.RequestBody):
     """A holder's profile for a period, as the accounting computed it, and the organisation acting for them."""
 
-    holder_organization_id: Annotated[StrictInt, Field(ge=1, le=models.MAX_ID)]
+    holder_organization_id: Annotated[StrictInt, Field(ge=1, le=models.MAX_ID)] | None = Field(
+        None, description="the organisation acting for the holder: links a holder not yet linked; for a linked "
+                          "holder it may be left out, or must be its organisation")
     profile: dict[str, Any] | None = Field(None, description="the CreditProfile as JSON: exact numbers as text like "
                                            "\"5399/18250\"; or name the holder and period instead")
     holder_reference: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = Field(

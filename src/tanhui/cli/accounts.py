@@ -54,6 +54,17 @@ def link_meter(ctx: typer.Context, reference: str = REFERENCE,
     state(ctx).out.print(f"meter {meter_id} feeds {reference}")
 
 
+@accounts.command("link-organization")
+def link_organization(ctx: typer.Context, reference: str = REFERENCE,
+                      organization_id: int = typer.Argument(..., metavar="ORGANIZATION_ID", min=1)) -> None:
+    """Name the registry organisation whose users act for the holder / 关联登记机构."""
+    holder_id = _holder_id(ctx, reference)
+    with operator_work(ctx) as (tx, operator):
+        register.link_organization(tx, operator, holder_id, organization_id)
+        tx.commit()
+    state(ctx).out.print(f"organisation {organization_id} acts for {reference}")
+
+
 @accounts.command("feed")
 def feed(ctx: typer.Context, output: Path = typer.Argument(..., metavar="DIR", exists=True,
                                                            help="A `tanhui mrv verify` output directory.")) -> None:

@@ -66,8 +66,9 @@ def report_issue(
                                       help="A carbon account holder: its report as the accounting computes it."),
     period: str | None = typer.Option(None, "--period", metavar="PERIOD", help="With --holder: 2025, 2025-03 or "
                                       "2025-01..2025-06."),
-    holder_org: int = typer.Option(..., "--holder-org", metavar="ID",
-                                   help="The organisation whose members act for the holder."),
+    holder_org: int | None = typer.Option(None, "--holder-org", metavar="ID", min=1,
+                                          help="The organisation whose members act for the holder: links a holder "
+                                               "not yet linked (a linked holder's must match)."),
     pdf: Path | None = typer.Option(None, "--pdf", metavar="FILE", help="Also write the PDF here."),
 ) -> None:
     """Issue a holder's report for a period; prints its id and SHA-256 / 出具碳征信报告."""

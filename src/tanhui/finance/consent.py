@@ -14,8 +14,9 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from tanhui.accounts.credit_report import get_report, holder_reports
+from tanhui.accounts.tables import carbon_holders
 from tanhui.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
-from tanhui.finance.tables import CONSENT_SCOPES, consent_grants, credit_reports, report_accesses
+from tanhui.finance.tables import CONSENT_SCOPES, consent_grants, report_accesses
 from tanhui.identity.principal import Principal
 from tanhui.registry import ledger
 from tanhui.registry.queries import utc
@@ -27,26 +28,23 @@ SCOPE_ALLOWS = {"summary": ("list", "summary", "quote"), "full": ("list", "summa
 MAX_GRANT_DAYS = 3 * 366  # a consent is renewed at least every three years, so none is forgotten for ever
 
 
-def holder_organization(conn: Connection, holder_id: int, *, lock: bool = False) -> int:
-    """The registry organisation whose members act for the holder; ``lock`` serialises the holder's grants.
-
-    Until the accounting's holders table records it, the organisation is the one its newest report was issued to.
-    """
-    query = (select(credit_reports.c.holder_organization_id).where(credit_reports.c.holder_id == holder_id)
-             .order_by(credit_reports.c.id.desc()).limit(1))
+def holder_organization(conn: Connection, holder_id: int, *, lock: bool = False) -> int | None:
+    """The registry organisation whose members act for the holder (None: not linked yet); ``lock`` serialises
+    the holder's grants, so two grants to one bank cannot both see no active consent (a second active consent
+    would survive the holder's revocation)."""
+    query = select(carbon_holders.c.organization_id).where(carbon_holders.c.id == holder_id)
     row = conn.execute(query.with_for_update() if lock else query).first()
     if row is None:
-        raise NotFound(f"holder {holder_id} has no carbon credit report")
-    return int(row[0])
+        raise NotFound(f"carbon account holder {holder_id} does not exist")
+    return None if row[0] is None else int(row[0])
 
 
 def _require_for_holder(conn: Connection, principal: Principal, holder_id: int, what: str) -> int:
-    """The holder's organisation, once the principal is shown to act for it (or is the operator).
-
-    The holder's newest report row stays locked to the end of the transaction, so two grants to one bank
-    cannot both see no active consent (a second active consent would survive the holder's revocation).
-    """
+    """The holder's organisation, once the principal is shown to act for it (or is the operator)."""
     organization = holder_organization(conn, holder_id, lock=True)
+    if organization is None:
+        raise InvalidRequest(f"holder {holder_id} is linked to no registry organisation, so none can consent for it "
+                             "(the bureau links one: tanhui accounts link)")
     if principal.is_operator:
         principal.require_write()
     else:

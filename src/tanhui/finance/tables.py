@@ -25,12 +25,11 @@ ACCESS_KINDS = ("list", "summary", "full", "pdf", "quote")
 
 # A report as issued: its content (canonical JSON of the profile and the issue time) is kept, so the PDF can be
 # rendered again byte for byte and anyone can recompute the hash the public verification page shows.
-# ``holder_id`` names a row of the accounting's holders table (its foreign key is added with that table).
 credit_reports = Table(
     "credit_reports", metadata,
     Column("id", Id, primary_key=True),
-    Column("holder_id", BigInteger, nullable=False, index=True),
-    # The registry organisation whose members act for the holder (grant consent, read their own reports).
+    Column("holder_id", BigInteger, ForeignKey("carbon_holders.id"), nullable=False, index=True),
+    # The organisation the holder was linked to when the report was issued (members read their own reports).
     Column("holder_organization_id", Id, ForeignKey("organizations.id"), nullable=False, index=True),
     Column("holder_name", String(200), nullable=False),
     Column("period_start", Date, nullable=False),
@@ -51,7 +50,7 @@ credit_reports = Table(
 consent_grants = Table(
     "consent_grants", metadata,
     Column("id", Id, primary_key=True),
-    Column("holder_id", BigInteger, nullable=False, index=True),
+    Column("holder_id", BigInteger, ForeignKey("carbon_holders.id"), nullable=False, index=True),
     Column("holder_organization_id", Id, ForeignKey("organizations.id"), nullable=False),
     Column("bank_organization_id", Id, ForeignKey("organizations.id"), nullable=False, index=True),
     Column("scope", String(10), nullable=False),
@@ -67,6 +66,7 @@ consent_grants = Table(
 )
 
 # Not journaled, like login_failures: a log of reads, allowed or refused; append-only (guarded by triggers).
+# ``holder_id`` is what was asked for, so it has no foreign key: refused asks about unknown holders are logged too.
 report_accesses = Table(
     "report_accesses", metadata,
     Column("id", Id, primary_key=True),

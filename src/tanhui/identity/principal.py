@@ -45,5 +45,5 @@ class Principal:
         if self.organization_id != organization_id:
             raise PermissionDenied(f"{what} belongs to another organisation")
 
-    def may_read(self, organization_id: int) -> bool:
+    def may_read(self, organization_id: int | None) -> bool:
         return self.is_operator or self.organization_id == organization_id
