@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -9,7 +12,9 @@ from sqlalchemy.engine import Engine
 
 import tanhui.schema  # noqa: F401  (every table on the metadata)
 from tanhui.db import metadata
-from tanhui.migrate import current_revision, downgrade, head_revision, upgrade
+from tanhui.finance.tables import credit_reports
+from tanhui.migrate import ForeignKeysBroken, current_revision, downgrade, head_revision, upgrade
+from tests.factories import World, snapshot
 
 
 def _drift(engine: Engine) -> list[object]:
@@ -39,3 +44,20 @@ def test_every_migration_downgrades_and_upgrades_again(engine: Engine) -> None:
     upgrade(engine)
     assert _triggers(engine) == triggers
     assert _drift(engine) == []
+
+
+def test_a_migration_that_would_orphan_rows_fails_and_changes_nothing(engine: Engine) -> None:
+    """0013 gives credit reports a foreign key to their holder: a report of a holder that does not exist stops it."""
+    world = World.build(engine)
+    downgrade(engine, "0012")
+    with engine.begin() as conn:  # as a database of 0012 could hold: a report of no registered holder
+        conn.execute(sa.insert(credit_reports).values(
+            holder_id=99, holder_organization_id=world.buyer_org, holder_name="Gone", period_start=date(2025, 1, 1),
+            period_end=date(2025, 12, 31), content="{}", content_sha256="0" * 64, verification_code="x",
+            issued_at=datetime(2026, 1, 1, tzinfo=UTC), issued_by="user:operator"))
+    before = snapshot(engine)
+    # SQLite rebuilds the table and finds the orphan in its check; PostgreSQL's ALTER TABLE refuses it.
+    with pytest.raises(ForeignKeysBroken if engine.dialect.name == "sqlite" else sa.exc.IntegrityError):
+        upgrade(engine)
+    assert current_revision(engine) == "0012"
+    assert snapshot(engine) == before
