@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from tanhui.cli.main import app
 from tanhui.points import ledger as points_ledger
 from tests.factories import World, snapshot
-from tests.points.world import settle_in
-from tests.test_cli import ok, refused, tanhui
+from tests.points.conftest import Record
+from tests.points.world import settle_in, travel_project
+from tests.test_cli import ok, refused, runner, tanhui
 
 HEADER = "resident_id,source,event_id,behaviour,started_at,ended_at,distance_km,saved_kwh\n"
 
@@ -84,4 +86,35 @@ def test_a_bad_file_records_nothing_and_names_its_rows(
         tanhui(database_url, "points", "record", str(tmp_path / "wrong.csv"))
     )
     assert "organisation 999 does not exist" in refused(tanhui(database_url, "points", "balance", "999"))
+    assert snapshot(world.engine) == before
+
+
+def test_catalogue_and_packaging_on_the_command_line(
+    world: World, resident: int, record: Record, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = snapshot(world.engine)
+    assert "price" in refused(tanhui(database_url, "points", "catalogue", "add", "BUS-10", "--name-zh", "公交十次",
+                                     "--name-en", "Ten bus rides", "--price", "0"), code=2)
+    assert snapshot(world.engine) == before
+    assert "BUS-10: 5,000 g, 3 in stock" in ok(tanhui(
+        database_url, "points", "catalogue", "add", "BUS-10", "--name-zh", "公交十次", "--name-en", "Ten bus rides",
+        "--price", "5000", "--stock", "3"))
+    assert "BUS-10: 5 in stock" in ok(tanhui(database_url, "points", "catalogue", "restock", "BUS-10",
+                                             "--added", "2"))
+    assert "does not exist" in refused(tanhui(database_url, "points", "catalogue", "restock", "NONE", "--added", "1"))
+    listed = ok(tanhui(database_url, "points", "catalogue", "list"))
+    assert "Ten bus rides" in listed and "5,000" in listed
+
+    _, project, verifier = travel_project(world, monkeypatch)
+    settle_in(world, resident)
+    record("metro", 0, 60, distance_km="50")
+    package = ["points", "package", "--project", str(project), "--from", "2024-05-01", "--to", "2024-05-31",
+               "--verifier", str(verifier)]
+    env = {"TANHUI_DATA_DIR": str(tmp_path / "data")}
+    done = runner.invoke(app, ["--database-url", database_url, *package], env=env)
+    assert done.exit_code == 0, done.output
+    assert "1 events of 1 resident(s), 3 kgCO2e" in done.stdout
+    before = snapshot(world.engine)
+    again = runner.invoke(app, ["--database-url", database_url, *package], env=env)
+    assert again.exit_code == 1 and "already packaged" in again.stderr
     assert snapshot(world.engine) == before
