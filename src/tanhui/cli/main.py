@@ -7,7 +7,6 @@ import sys
 from functools import cache
 from typing import Any
 
-import click
 import typer
 from pydantic import ValidationError
 from typer.core import TyperGroup
@@ -37,7 +36,7 @@ _PROJECT_LIFECYCLE = {"pending": "pending", "remind": "remind", "announce": "ann
 
 
 @cache
-def _command(name: str) -> click.Command:
+def _command(name: str) -> Any:
     """The root's command ``name`` as Click runs it, its module imported now."""
     module, attribute = _COMMANDS[name]
     found = getattr(importlib.import_module(f"tanhui.cli.{module}"), attribute)
@@ -62,10 +61,10 @@ def _is_operational_error(exc: Exception) -> bool:
 class _RegistryGroup(TyperGroup):
     """The root command: an error the user can act on becomes one line and exit 1, never a traceback."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
         return [*super().list_commands(ctx), *_COMMANDS]
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:  # type: ignore[override]
         return _command(cmd_name) if cmd_name in _COMMANDS else super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]

@@ -176,6 +176,12 @@ def _floats(frame: pl.DataFrame, name: str) -> np.ndarray:
     return frame[name].cast(pl.Float64).fill_null(np.nan).to_numpy(writable=True)
 
 
+def _array(values: np.ndarray, dtype: type) -> np.ndarray:
+    """``values`` as a contiguous, writable array of ``dtype`` (copied only if need be): the one argument type
+    each kernel is compiled (and cached) for."""
+    return np.require(values, dtype, ("C", "W"))
+
+
 def _meters(frame: pl.DataFrame) -> np.ndarray:
     return frame["meter"].cast(pl.Int64).to_numpy(writable=True)
 
@@ -243,11 +249,22 @@ def flag_intervals(frame: pl.DataFrame, thresholds: Thresholds, now: datetime) -
     ``sun_up`` (at the interval's midpoint, in the site's grid cell) and ``clear_sky_kwh`` (the clear-sky energy
     bound, margin included).
     """
-    kwh, capacity = _floats(frame, "kwh"), _floats(frame, "capacity_kw")
-    mask = _window_flags(kwh, _meters(frame), capacity * _HOURS)
-    flags = (frame[name].cast(pl.Boolean).to_numpy(writable=True) for name in ("duplicate", "counter_reset", "sun_up"))
-    _interval_checks(mask, kwh, capacity, *flags, _floats(frame, "clear_sky_kwh"),
-                     frame["ts"].dt.epoch("us").to_numpy(writable=True),
+    return pl.Series("mask", interval_masks(
+        _floats(frame, "kwh"), _meters(frame), _floats(frame, "capacity_kw"), frame["duplicate"].to_numpy(),
+        frame["counter_reset"].to_numpy(), frame["sun_up"].to_numpy(), _floats(frame, "clear_sky_kwh"),
+        frame["ts"].dt.epoch("us").to_numpy(), thresholds, now), dtype=pl.UInt16)
+
+
+def interval_masks(kwh: np.ndarray, meter: np.ndarray, capacity_kw: np.ndarray, duplicate: np.ndarray,
+                   counter_reset: np.ndarray, sun_up: np.ndarray, clear_sky_kwh: np.ndarray, ts_us: np.ndarray,
+                   thresholds: Thresholds, now: datetime) -> np.ndarray:
+    """`flag_intervals` on the frame's columns as numpy arrays (``kwh`` NaN where unknown, ``ts_us`` the
+    interval starts in microseconds since the epoch): a UInt16 mask per interval."""
+    energy, capacity = _array(kwh, np.float64), _array(capacity_kw, np.float64)
+    mask = _window_flags(energy, _array(meter, np.int64), capacity * _HOURS)
+    _interval_checks(mask, energy, capacity, _array(duplicate, np.bool_),
+                     _array(counter_reset, np.bool_), _array(sun_up, np.bool_),
+                     _array(clear_sky_kwh, np.float64), _array(ts_us, np.int64),
                      (now - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1),
                      thresholds.low_light_allowance_w_m2, thresholds.capacity_tolerance)
-    return pl.Series("mask", mask, dtype=pl.UInt16)
+    return mask
