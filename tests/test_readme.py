@@ -63,8 +63,10 @@ def resolve(words: list[str]) -> tuple[list[str], Any, list[str]]:
             if takes_value and isinstance(command, typer.core.TyperGroup):
                 next(tokens, None)  # a group-level option's value, not a command word
         elif isinstance(command, typer.core.TyperGroup) and token:
-            assert token in command.commands, f"`tanhui {' '.join(words)}`: no command {token!r} after {path}"
-            command = command.commands[token]
+            # Through Click's lookup, not the group's dict: the root loads its commands when they are asked for.
+            found = command.get_command(typer.Context(command), token)
+            assert found is not None, f"`tanhui {' '.join(words)}`: no command {token!r} after {path}"
+            command = found
             path.append(token)
     return path, command, used
 

@@ -101,3 +101,21 @@ def test_an_unknown_orientation_is_bounded_by_the_best_fixed_plane() -> None:
 def test_interval_energy_is_irradiance_times_capacity_over_a_quarter_hour() -> None:
     energy = pl.select(clearsky.interval_kwh(pl.lit(800.0), pl.lit(50.0))).item()
     assert energy == pytest.approx(800 / 1000 * 50 * 0.25)
+
+
+def test_site_bounds_are_the_polars_expressions_to_the_bit() -> None:
+    # Known and unknown orientations, steep and flat, over a day of two cells: verify's compiled pass must give
+    # exactly what interval_kwh(plane_of_array(...)) × margin gives, so that daily.parquet does not change.
+    sites = pl.DataFrame({
+        "capacity_kw": [12.0, 3.3, 250.0, 47.5],
+        "tilt": [20.0, None, 89.0, 0.0],
+        "azimuth": [180.0, 90.0, 10.0, None],
+    }, schema_overrides={"tilt": pl.Float64, "azimuth": pl.Float64})
+    sky = clearsky.cell_sky([_cell(*SUZHOU), _cell(39.9, 116.4)], JUNE, 96)
+    site = np.repeat(np.arange(4), 2 * 96)
+    sky_row = np.tile(np.arange(2 * 96), 4)
+    frame = pl.concat([sky[sky_row], sites[site]], how="horizontal")
+    expected = frame.select(clearsky.interval_kwh(clearsky.plane_of_array(pl.col("tilt"), pl.col("azimuth")),
+                                                  pl.col("capacity_kw")) * 1.15).to_series().to_numpy()
+    found = clearsky.site_bounds(sky, sky_row, sites, site, 1.15)
+    assert found.tobytes() == expected.tobytes()

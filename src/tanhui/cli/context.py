@@ -9,23 +9,23 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy import func, select
-from sqlalchemy.engine import Engine, make_url
 
 from tanhui.config import Settings
-from tanhui.db import create_engine, is_sqlite
-from tanhui.identity.principal import Principal
-from tanhui.identity.services import operator_principal
-from tanhui.identity.tables import organizations
-from tanhui.migrate import current_revision, head_revision, is_current, upgrade
-from tanhui.unit_of_work import UnitOfWork
+
+# The database layers (SQLAlchemy, Alembic, the registry's tables) load with the first command that uses the
+# registry, so that commands working on files alone, such as `tanhui mrv verify`, start without them.
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from tanhui.identity.principal import Principal
+    from tanhui.unit_of_work import UnitOfWork
 
 # Piped output (grep, files, tests) is not wrapped at 80 columns, so serials stay on one line.
 _PIPE_WIDTH = 200
@@ -45,6 +45,8 @@ class CliState:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
+            from tanhui.db import create_engine
+
             # One command uses one or two connections at a time; a small pool keeps PostgreSQL's free.
             self._engine = create_engine(self.settings.database_url,
                                          busy_timeout_ms=self.settings.sqlite_busy_timeout_ms, pool_size=2)
@@ -53,6 +55,8 @@ class CliState:
     @property
     def database(self) -> str:
         """The database URL as it may be shown (password hidden)."""
+        from sqlalchemy.engine import make_url
+
         return make_url(self.settings.database_url).render_as_string(hide_password=True)
 
     def close(self) -> None:
@@ -80,6 +84,8 @@ def fail(ctx: typer.Context, message: str, *, code: int = 1) -> NoReturn:
 
 def sqlite_file(settings: Settings) -> Path | None:
     """The embedded database's file, or None for PostgreSQL and in-memory SQLite."""
+    from sqlalchemy.engine import make_url
+
     url = make_url(settings.database_url)
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return None
@@ -92,6 +98,9 @@ def registry(ctx: typer.Context, *, create: bool = False) -> Engine:
     With ``create`` (commands that make a registry: serve, bootstrap, demo) an embedded SQLite database is
     created or migrated on the spot; PostgreSQL is never migrated implicitly, so an operator decides when.
     """
+    from tanhui.db import is_sqlite
+    from tanhui.migrate import current_revision, head_revision, is_current, upgrade
+
     cli = state(ctx)
     path = sqlite_file(cli.settings)
     if not create and path is not None and not path.exists():
@@ -108,6 +117,10 @@ def registry(ctx: typer.Context, *, create: bool = False) -> Engine:
 
 def registry_is_empty(engine: Engine) -> bool:
     """True when no organisation exists yet (a fresh registry awaiting bootstrap or the demo)."""
+    from sqlalchemy import func, select
+
+    from tanhui.identity.tables import organizations
+
     with engine.connect() as conn:
         return not conn.execute(select(func.count()).select_from(organizations)).scalar_one()
 
@@ -123,6 +136,9 @@ def cli_actor() -> str:
 @contextmanager
 def operator_work(ctx: typer.Context) -> Iterator[tuple[UnitOfWork, Principal]]:
     """A unit of work acting as the registry operator from this machine; the caller commits."""
+    from tanhui.identity.services import operator_principal
+    from tanhui.unit_of_work import UnitOfWork
+
     actor = cli_actor()
     with UnitOfWork(registry(ctx), actor) as tx:
         yield tx, operator_principal(tx.conn, actor)

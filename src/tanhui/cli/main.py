@@ -2,29 +2,80 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
+from functools import cache
 from typing import Any
 
 import typer
 from pydantic import ValidationError
-from sqlalchemy.exc import OperationalError
 from typer.core import TyperGroup
 
-from tanhui.cli import accounts, audit, finance, lifecycle, methodology, mrv, points, regions, registry, serial, server
 from tanhui.cli.context import CliState, fail, state
 from tanhui.config import Settings
 from tanhui.errors import TanhuiError
 
+# Each command or group of the root: the module of tanhui.cli that defines it and its name there.  A module is
+# imported only when its command runs (or help lists it), so that a command loads only what it uses: `tanhui mrv
+# verify` starts without the registry's database layers, reportlab or the carbon-account importers.
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("server", "serve"), "bootstrap": ("server", "bootstrap"), "demo": ("server", "demo"),
+    "issue": ("registry", "issue"), "cancel": ("registry", "cancel"), "revoke": ("registry", "revoke"),
+    # The groups, listed by help after the commands.
+    "db": ("server", "db"), "serial": ("serial", "serial"), "audit": ("audit", "audit"), "mrv": ("mrv", "mrv"),
+    "methodology": ("methodology", "methodology"), "region": ("regions", "region"),
+    "compliance": ("regions", "compliance"), "points": ("points", "points"), "accounts": ("accounts", "accounts"),
+    "report": ("finance", "report"), "consent": ("finance", "consent"), "loan": ("finance", "loan"),
+    "org": ("registry", "org"), "user": ("registry", "user"), "account": ("registry", "account"),
+    "project": ("registry", "project"),
+}
+# The project group's commands of the declaration and monitoring-report lifecycle (tanhui.cli.lifecycle).
+_PROJECT_LIFECYCLE = {"pending": "pending", "remind": "remind", "announce": "announce",
+                      "return": "return_declaration", "approve": "approve", "reject": "reject",
+                      "submit-report": "submit_report", "sign-off": "sign_off"}
+
+
+@cache
+def _command(name: str) -> Any:
+    """The root's command ``name`` as Click runs it, its module imported now."""
+    module, attribute = _COMMANDS[name]
+    found = getattr(importlib.import_module(f"tanhui.cli.{module}"), attribute)
+    if name == "project":
+        lifecycle = importlib.import_module("tanhui.cli.lifecycle")
+        for command, function in _PROJECT_LIFECYCLE.items():
+            found.command(command)(getattr(lifecycle, function))
+    holder = typer.Typer()
+    if isinstance(found, typer.Typer):
+        holder.add_typer(found, name=name)
+    else:
+        holder.command(name)(found)
+    return typer.main.get_group(holder).commands[name]
+
+
+def _is_operational_error(exc: Exception) -> bool:
+    """Whether ``exc`` is SQLAlchemy's OperationalError (SQLAlchemy is loaded only by commands that use it)."""
+    errors = sys.modules.get("sqlalchemy.exc")
+    return errors is not None and isinstance(exc, errors.OperationalError)
+
 
 class _RegistryGroup(TyperGroup):
     """The root command: an error the user can act on becomes one line and exit 1, never a traceback."""
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
+        return [*super().list_commands(ctx), *_COMMANDS]
+
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:  # type: ignore[override]
+        return _command(cmd_name) if cmd_name in _COMMANDS else super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except TanhuiError as exc:
             fail(ctx, exc.detail)
-        except OperationalError as exc:  # unreachable server, locked or unwritable file, missing tables
-            reason = " ".join(str(exc.orig).split())
+        except Exception as exc:
+            if not _is_operational_error(exc):  # unreachable server, locked or unwritable file, missing tables
+                raise
+            reason = " ".join(str(getattr(exc, "orig", exc)).split())
             fail(ctx, f"the database {state(ctx).database} cannot be used: {reason}")
 
 
@@ -50,35 +101,3 @@ def main(
         raise typer.BadParameter(f"invalid settings: {problems}") from exc
     ctx.obj = CliState(settings)
     ctx.call_on_close(ctx.obj.close)
-
-
-app.command("serve")(server.serve)
-app.add_typer(server.db, name="db")
-app.command("bootstrap")(server.bootstrap)
-app.command("demo")(server.demo)
-app.add_typer(serial.serial, name="serial")
-app.add_typer(audit.audit, name="audit")
-app.add_typer(mrv.mrv, name="mrv")
-app.add_typer(methodology.methodology, name="methodology")
-app.add_typer(regions.region, name="region")
-app.add_typer(regions.compliance, name="compliance")
-app.add_typer(points.points, name="points")
-app.add_typer(accounts.accounts, name="accounts")
-app.add_typer(finance.report, name="report")
-app.add_typer(finance.consent, name="consent")
-app.add_typer(finance.loan, name="loan")
-app.add_typer(registry.org, name="org")
-app.add_typer(registry.user, name="user")
-app.add_typer(registry.account, name="account")
-registry.project.command("pending")(lifecycle.pending)
-registry.project.command("remind")(lifecycle.remind)
-registry.project.command("announce")(lifecycle.announce)
-registry.project.command("return")(lifecycle.return_declaration)
-registry.project.command("approve")(lifecycle.approve)
-registry.project.command("reject")(lifecycle.reject)
-registry.project.command("submit-report")(lifecycle.submit_report)
-registry.project.command("sign-off")(lifecycle.sign_off)
-app.add_typer(registry.project, name="project")
-app.command("issue")(registry.issue)
-app.command("cancel")(registry.cancel)
-app.command("revoke")(registry.revoke)

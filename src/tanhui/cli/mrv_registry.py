@@ -9,7 +9,6 @@ import typer
 from rich.markup import escape
 
 from tanhui.cli.context import cli_actor, operator_work, print_json, registry, state, table
-from tanhui.cli.registry import parse_period
 
 sites = typer.Typer(no_args_is_help=True, help="Registered meters / 登记电表: import, list.")
 claims = typer.Typer(no_args_is_help=True,
@@ -69,6 +68,7 @@ def claims_declare(
     reference: str = typer.Option(..., help="The certificate number, or the other registry's serial."),
 ) -> None:
     """Declare that a meter's energy backs an instrument outside this registry / 声明外部权属（绿证、其他登记簿）."""
+    from tanhui.cli.registry import parse_period
     from tanhui.mrv.registry import declare_claim
 
     first, last = parse_period(period)

@@ -1,8 +1,9 @@
-"""Quality flags of 15-minute intervals, vectorised over a whole partition of meters at once.
+"""Quality flags of 15-minute intervals, over a whole partition of meters in one compiled pass.
 
 A partition is a frame of complete interval grids, one meter after another, each meter's intervals in time order
-(`verify` builds it).  Every check is column arithmetic over the whole frame; a neighbour from another meter is
-never used (each shift is guarded by ``meter``).  The stale, interpolated and outlier checks follow
+(`verify` builds it).  The checks run as numba-compiled loops over the partition's arrays (cached on disk after
+the first run, and free of Python's lock, so partitions on threads run in parallel); a neighbour from another
+meter is never used (each look to the side compares ``meter``).  The stale, interpolated and outlier checks follow
 pvanalytics' ``quality.gaps.stale_values_diff``, ``quality.gaps.interpolation_diff`` and
 ``quality.outliers.hampel``, which work on one pandas series at a time; tests hold these versions to
 pvanalytics and to the labels of the NREL data it ships.
@@ -11,13 +12,14 @@ pvanalytics and to the labels of the NREL data it ships.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from statistics import NormalDist
 
 import numpy as np
 import polars as pl
+from numba import njit
 
-from tanhui.mrv.clearsky import interval_kwh
+from tanhui.mrv.clearsky import STC_IRRADIANCE
 from tanhui.mrv.frames import INTERVAL, Flag
 
 # Stale: a run of identical non-zero energies, at least eight intervals (2 h) long.  pvanalytics' default is six,
@@ -52,6 +54,12 @@ OUTLIER_MIN_SHARE = 0.10
 MAD_TO_SIGMA = 1.0 / NormalDist().inv_cdf(0.75)
 
 _HOURS = INTERVAL.total_seconds() / 3600.0
+_INTERVAL_US = INTERVAL // timedelta(microseconds=1)
+# The flags as plain integers: numba compiles module-level numbers into the code, not enum members.
+_MISSING, _DUPLICATE, _NEGATIVE, _COUNTER_RESET = int(Flag.MISSING), int(Flag.DUPLICATE), int(Flag.NEGATIVE), \
+    int(Flag.COUNTER_RESET)
+_STALE, _OUTLIER, _INTERPOLATED, _NIGHT = int(Flag.STALE), int(Flag.OUTLIER), int(Flag.INTERPOLATED), int(Flag.NIGHT)
+_ABOVE_CLEAR_SKY, _ABOVE_CAPACITY, _FUTURE = int(Flag.ABOVE_CLEAR_SKY), int(Flag.ABOVE_CAPACITY), int(Flag.FUTURE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,97 +79,136 @@ def run_lengths(condition: np.ndarray) -> np.ndarray:
     return lengths
 
 
-class _Series:
-    """A partition's energies as arrays (NaN where unknown) with each row's neighbours in the same meter."""
-
-    def __init__(self, frame: pl.DataFrame) -> None:
-        self.frame = frame
-        self.kwh = frame["kwh"].cast(pl.Float64).fill_null(np.nan).to_numpy()
-        self.meter = frame["meter"].to_numpy()
-        # Per offset: whether the row that far away is of the same meter (the checks shift by a few offsets).
-        self._same: dict[int, np.ndarray] = {}
-
-    def same_meter(self, offset: int) -> np.ndarray:
-        """For rows ``offset`` (> 0) apart, ``[i]``: rows ``i`` and ``i + offset`` are of one meter."""
-        if offset not in self._same:
-            self._same[offset] = self.meter[offset:] == self.meter[:-offset]
-        return self._same[offset]
-
-    def nameplate(self) -> np.ndarray:
-        """Each row's site's energy at nameplate power over one interval (kWh)."""
-        return self.frame["capacity_kw"].to_numpy() * _HOURS
-
-    def shifted(self, values: np.ndarray, offset: int) -> np.ndarray:
-        """``values`` ``offset`` rows later (earlier if negative) in the same meter, NaN beyond its grid."""
-        result = np.full(len(values), np.nan)
-        if abs(offset) >= len(values):
-            return result
-        if offset > 0:
-            result[:-offset] = np.where(self.same_meter(offset), values[offset:], np.nan)
-        else:
-            result[-offset:] = np.where(self.same_meter(-offset), values[:offset], np.nan)
-        return result
-
-    def window(self, values: np.ndarray) -> list[np.ndarray]:
-        """The centred five-interval window: two values before, two after (one that is missing or beyond the
-        meter's grid counts as equal to the centre value), and the centre."""
-        around = [self.shifted(values, offset) for offset in (-2, -1, 1, 2)]
-        return [*(np.where(np.isnan(value), values, value) for value in around), values]
+@njit(cache=True, nogil=True)
+def _median5(a: float, b: float, c: float, d: float, e: float) -> float:
+    # Of a, b, c, d the smallest and the largest cannot be the median of the five; the median of the other two
+    # and e is.  Ten min/max operations, no sort.
+    low, high = max(min(a, b), min(c, d)), min(max(a, b), max(c, d))
+    return max(min(low, high), min(max(low, high), e))
 
 
-def _close(a: np.ndarray, b: np.ndarray, rtol: float, atol: float | np.ndarray) -> np.ndarray:
-    """numpy.isclose(a, b) without its checks: |a − b| ≤ atol + rtol × |b| (False where either is NaN)."""
-    return np.abs(a - b) <= atol + rtol * np.abs(b)
+@njit(cache=True, nogil=True)
+def _window_medians(values: np.ndarray, start: int, end: int, medians: np.ndarray) -> None:
+    """Into ``medians[start:end]``, each value's median over the centred five-interval window of one meter's rows
+    ``start:end``: two values before, two after (one that is missing or beyond the meter's grid counts as equal
+    to the centre value), and the centre; NaN where the centre is (as numpy's minimum and maximum give it)."""
+    for row in range(start, end):
+        centre = values[row]
+        if np.isnan(centre):
+            medians[row] = np.nan
+            continue
+        a = values[row - 2] if row - 2 >= start else np.nan
+        b = values[row - 1] if row - 1 >= start else np.nan
+        c = values[row + 1] if row + 1 < end else np.nan
+        d = values[row + 2] if row + 2 < end else np.nan
+        medians[row] = _median5(centre if np.isnan(a) else a, centre if np.isnan(b) else b,
+                                centre if np.isnan(c) else c, centre if np.isnan(d) else d, centre)
 
 
-def _per_meter_min(series: _Series, values: np.ndarray) -> np.ndarray:
-    """Each row's meter's smallest value (NaN-ignoring; +inf for a meter with none)."""
-    starts = np.flatnonzero(np.concatenate(([True], series.meter[1:] != series.meter[:-1])))
-    minima = np.minimum.reduceat(np.where(np.isnan(values), np.inf, values), starts) if len(values) else values
-    return np.repeat(minima, np.diff(np.append(starts, len(values))))
+@njit(cache=True, nogil=True)
+def _window_flags(kwh: np.ndarray, meter: np.ndarray, nameplate: np.ndarray) -> np.ndarray:
+    """`Flag.STALE`, `Flag.INTERPOLATED` and `Flag.OUTLIER` of each row, one meter's grid (a run of rows of one
+    ``meter``) at a time; ``nameplate`` is each row's energy at nameplate power over one interval."""
+    rows = len(kwh)
+    found = np.zeros(rows, dtype=np.uint16)
+    slope = np.full(rows, np.nan)
+    medians = np.empty(rows)
+    residual = np.empty(rows)
+    start = 0
+    while start < rows:
+        end = start + 1
+        while end < rows and meter[end] == meter[start]:
+            end += 1
+        # Stale: rows repeating the previous value, numpy.isclose(value, previous) without its checks
+        # (|a − b| ≤ atol + rtol × |b|, False where either is NaN), in runs of STALE_WINDOW − 1 repeats or more.
+        run = 0
+        for row in range(start + 1, end + 1):
+            repeats = False
+            if row < end:
+                value, previous = kwh[row], kwh[row - 1]
+                repeats = abs(value - previous) <= STALE_ATOL + STALE_RTOL * abs(previous) and abs(value) > STALE_ATOL
+            if repeats:
+                run += 1
+            else:
+                if run >= STALE_WINDOW - 1:
+                    for repeat in range(row - run, row):
+                        found[repeat] |= _STALE
+                run = 0
+        # Interpolated: runs of slopes equal to the one before (the meter's step, its smallest change, small
+        # enough); a line of n values has n − 1 equal slopes, n − 2 of them equal to the one before, and its
+        # values from the second on are flagged, i.e. each such slope's value and the value before it.
+        step = np.inf
+        for row in range(start + 1, end):
+            slope[row] = kwh[row] - kwh[row - 1]
+            if slope[row] != 0 and abs(slope[row]) < step:
+                step = abs(slope[row])
+        run = 0
+        for row in range(start + 1, end + 1):
+            same = False
+            if row < end:
+                tolerance = INTERPOLATION_SHARE * nameplate[row]
+                here, before = slope[row], slope[row - 1]
+                same = (abs(here - before) <= tolerance + 0.0 * abs(before) and abs(here) > tolerance
+                        and abs(before) > tolerance and step <= COARSE_STEP_SHARE * nameplate[row])
+            if same:
+                run += 1
+            else:
+                if run >= INTERPOLATION_WINDOW - 2:
+                    for on_line in range(row - run - 1, row):
+                        found[on_line] |= _INTERPOLATED
+                run = 0
+        # Outlier: Hampel's identifier, the residual from the running median against the running median of
+        # the residuals.
+        _window_medians(kwh, start, end, medians)
+        for row in range(start, end):
+            residual[row] = abs(kwh[row] - medians[row])
+        _window_medians(residual, start, end, medians)
+        for row in range(start, end):
+            spread = medians[row] * MAD_TO_SIGMA
+            if residual[row] > HAMPEL_K * spread and residual[row] > OUTLIER_MIN_SHARE * nameplate[row]:
+                found[row] |= _OUTLIER
+        start = end
+    return found
 
 
-def stale(frame: pl.DataFrame, series: _Series | None = None) -> pl.Series:
+def _floats(frame: pl.DataFrame, name: str) -> np.ndarray:
+    """A column as a writable float64 array, nulls as NaN: numba compiles a kernel once per argument type."""
+    return frame[name].cast(pl.Float64).fill_null(np.nan).to_numpy(writable=True)
+
+
+def _array(values: np.ndarray, dtype: type) -> np.ndarray:
+    """``values`` as a contiguous, writable array of ``dtype`` (copied only if need be): the one argument type
+    each kernel is compiled (and cached) for."""
+    return np.require(values, dtype, ("C", "W"))
+
+
+def _meters(frame: pl.DataFrame) -> np.ndarray:
+    return frame["meter"].cast(pl.Int64).to_numpy(writable=True)
+
+
+def _window_checks(frame: pl.DataFrame) -> np.ndarray:
+    return _window_flags(_floats(frame, "kwh"), _meters(frame),
+                         _floats(frame, "capacity_kw") * _HOURS)
+
+
+def stale(frame: pl.DataFrame) -> pl.Series:
     """Intervals repeating the previous non-zero energy as part of a run of at least `STALE_WINDOW` values.
 
-    ``frame`` has ``meter`` and ``kwh`` (null where unknown), grids in time order.
+    ``frame`` has ``meter``, ``kwh`` (null where unknown) and ``capacity_kw``, grids in time order.
     """
-    series = series or _Series(frame)
-    kwh = series.kwh
-    repeats = _close(kwh, series.shifted(kwh, -1), STALE_RTOL, STALE_ATOL) & (np.abs(kwh) > STALE_ATOL)
-    return pl.Series("stale", run_lengths(repeats) >= STALE_WINDOW - 1)
+    return pl.Series("stale", _window_checks(frame) & _STALE != 0)
 
 
-def interpolated(frame: pl.DataFrame, series: _Series | None = None) -> pl.Series:
+def interpolated(frame: pl.DataFrame) -> pl.Series:
     """Intervals on a straight line of at least `INTERPOLATION_WINDOW` values with a non-zero slope.
 
     ``frame`` has ``meter``, ``kwh`` and ``capacity_kw``.  As pvanalytics' ``mark="tail"``: every value of the
     line except its first.
     """
-    series = series or _Series(frame)
-    nameplate = series.nameplate()
-    slope = series.kwh - series.shifted(series.kwh, -1)
-    previous = series.shifted(slope, -1)
-    tolerance = INTERPOLATION_SHARE * nameplate
-    # The meter's step: the smallest change between two of its readings.
-    step = _per_meter_min(series, np.where(slope != 0, np.abs(slope), np.nan))
-    fine = step <= COARSE_STEP_SHARE * nameplate
-    same_slope = (_close(slope, previous, 0.0, tolerance) & (np.abs(slope) > tolerance)
-                  & (np.abs(previous) > tolerance) & fine)
-    # A line of n values has n − 1 equal slopes, n − 2 of them equal to the one before; its values from the
-    # second on are flagged, i.e. each such slope's value and the value before it.
-    on_line = run_lengths(same_slope) >= INTERPOLATION_WINDOW - 2
-    return pl.Series("interpolated", on_line | np.concatenate((on_line[1:], [False])))
+    return pl.Series("interpolated", _window_checks(frame) & _INTERPOLATED != 0)
 
 
-def _median5(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray, e: np.ndarray) -> np.ndarray:
-    # Of a, b, c, d the smallest and the largest cannot be the median of the five; the median of the other two
-    # and e is.  Ten elementwise min/max operations, no sort: this runs over every interval of the partition.
-    low, high = np.maximum(np.minimum(a, b), np.minimum(c, d)), np.minimum(np.maximum(a, b), np.maximum(c, d))
-    return np.maximum(np.minimum(low, high), np.minimum(np.maximum(low, high), e))
-
-
-def outliers(frame: pl.DataFrame, series: _Series | None = None) -> pl.Series:
+def outliers(frame: pl.DataFrame) -> pl.Series:
     """Spikes and dips: a Hampel identifier over a centred five-interval window of the meter's energy.
 
     ``frame`` has ``meter``, ``kwh`` and ``capacity_kw``.  The scale is the median, over the window, of each
@@ -169,10 +216,29 @@ def outliers(frame: pl.DataFrame, series: _Series | None = None) -> pl.Series:
     around any single median (which would hide a spike on the ramp, as pvanalytics' MAD does), but each stays
     close to its own running median.
     """
-    series = series or _Series(frame)
-    residual = np.abs(series.kwh - _median5(*series.window(series.kwh)))
-    spread = _median5(*series.window(residual)) * MAD_TO_SIGMA
-    return pl.Series("outlier", (residual > HAMPEL_K * spread) & (residual > OUTLIER_MIN_SHARE * series.nameplate()))
+    return pl.Series("outlier", _window_checks(frame) & _OUTLIER != 0)
+
+
+@njit(cache=True, nogil=True)
+def _interval_checks(mask: np.ndarray, kwh: np.ndarray, capacity_kw: np.ndarray, duplicate: np.ndarray,
+                     counter_reset: np.ndarray, sun_up: np.ndarray, clear_sky_kwh: np.ndarray, ts_us: np.ndarray,
+                     now_us: int, low_light_w_m2: float, capacity_tolerance: float) -> None:
+    """Adds to ``mask`` the checks of each interval on its own (NaN, unknown energy, compares False: a check on
+    the energy is not raised where it is missing)."""
+    for row in range(len(mask)):
+        energy, capacity = kwh[row], capacity_kw[row]
+        low_light = low_light_w_m2 / STC_IRRADIANCE * capacity * _HOURS
+        bits = int(mask[row])
+        bits |= _MISSING if np.isnan(energy) and not counter_reset[row] else 0
+        bits |= _DUPLICATE if duplicate[row] else 0
+        bits |= _NEGATIVE if energy < 0 else 0
+        bits |= _COUNTER_RESET if counter_reset[row] else 0
+        bits |= _NIGHT if not sun_up[row] and energy > low_light else 0
+        bits |= _ABOVE_CLEAR_SKY if sun_up[row] and energy > clear_sky_kwh[row] + low_light else 0
+        bits |= _ABOVE_CAPACITY if energy > capacity * _HOURS * capacity_tolerance else 0
+        # An interval not over yet cannot have its final energy.
+        bits |= _FUTURE if ts_us[row] + _INTERVAL_US > now_us else 0
+        mask[row] = bits
 
 
 def flag_intervals(frame: pl.DataFrame, thresholds: Thresholds, now: datetime) -> pl.Series:
@@ -183,25 +249,22 @@ def flag_intervals(frame: pl.DataFrame, thresholds: Thresholds, now: datetime) -
     ``sun_up`` (at the interval's midpoint, in the site's grid cell) and ``clear_sky_kwh`` (the clear-sky energy
     bound, margin included).
     """
-    kwh = pl.col("kwh")
-    low_light = interval_kwh(pl.lit(thresholds.low_light_allowance_w_m2), pl.col("capacity_kw"))
-    bit = {flag: pl.lit(int(flag), pl.UInt16) for flag in Flag}
-    zero = pl.lit(0, pl.UInt16)
-    checks = {
-        Flag.MISSING: kwh.is_null() & ~pl.col("counter_reset"),
-        Flag.DUPLICATE: pl.col("duplicate"),
-        Flag.NEGATIVE: kwh < 0,
-        Flag.COUNTER_RESET: pl.col("counter_reset"),
-        Flag.NIGHT: ~pl.col("sun_up") & (kwh > low_light),
-        Flag.ABOVE_CLEAR_SKY: pl.col("sun_up") & (kwh > pl.col("clear_sky_kwh") + low_light),
-        Flag.ABOVE_CAPACITY: kwh > pl.col("capacity_kw") * _HOURS * thresholds.capacity_tolerance,
-        Flag.FUTURE: pl.col("ts") + INTERVAL > now,  # an interval not over yet cannot have its final energy
-    }
-    shared = _Series(frame)
-    series = {
-        Flag.STALE: stale(frame, shared), Flag.INTERPOLATED: interpolated(frame, shared),
-        Flag.OUTLIER: outliers(frame, shared),
-    }
-    masks = [pl.when(check.fill_null(False)).then(bit[flag]).otherwise(zero) for flag, check in checks.items()]
-    masks += [pl.when(pl.lit(values)).then(bit[flag]).otherwise(zero) for flag, values in series.items()]
-    return frame.select(pl.reduce(lambda a, b: a | b, masks).alias("mask")).to_series()
+    return pl.Series("mask", interval_masks(
+        _floats(frame, "kwh"), _meters(frame), _floats(frame, "capacity_kw"), frame["duplicate"].to_numpy(),
+        frame["counter_reset"].to_numpy(), frame["sun_up"].to_numpy(), _floats(frame, "clear_sky_kwh"),
+        frame["ts"].dt.epoch("us").to_numpy(), thresholds, now), dtype=pl.UInt16)
+
+
+def interval_masks(kwh: np.ndarray, meter: np.ndarray, capacity_kw: np.ndarray, duplicate: np.ndarray,
+                   counter_reset: np.ndarray, sun_up: np.ndarray, clear_sky_kwh: np.ndarray, ts_us: np.ndarray,
+                   thresholds: Thresholds, now: datetime) -> np.ndarray:
+    """`flag_intervals` on the frame's columns as numpy arrays (``kwh`` NaN where unknown, ``ts_us`` the
+    interval starts in microseconds since the epoch): a UInt16 mask per interval."""
+    energy, capacity = _array(kwh, np.float64), _array(capacity_kw, np.float64)
+    mask = _window_flags(energy, _array(meter, np.int64), capacity * _HOURS)
+    _interval_checks(mask, energy, capacity, _array(duplicate, np.bool_),
+                     _array(counter_reset, np.bool_), _array(sun_up, np.bool_),
+                     _array(clear_sky_kwh, np.float64), _array(ts_us, np.int64),
+                     (now - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1),
+                     thresholds.low_light_allowance_w_m2, thresholds.capacity_tolerance)
+    return mask

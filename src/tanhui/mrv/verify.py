@@ -330,31 +330,24 @@ def verify_partition(sites: pl.DataFrame, readings: pl.DataFrame, period: Period
     cells = sites["cell"].unique().sort()
     cell_position = sites.select(pl.col("cell").replace_strict(cells, pl.int_range(len(cells), eager=True)))
     sky_row = cell_position.to_series().to_numpy()[grid.meter] * period.intervals + grid.interval
-    sky = clearsky.cell_sky(cells.to_list(), period.first, period.intervals)[sky_row]
-    terms = clearsky.orientation(pl.col("tilt"), pl.col("azimuth"))
-    site_columns = sites.select("capacity_kw", **terms)[grid.meter]
-    day = _local_days(period)[grid.interval]
-    frame = pl.concat([energy, sky, site_columns], how="horizontal").with_columns(
-        meter=pl.Series(grid.meter),
-        ts=pl.Series(grid.interval * _STEP_US + _epoch_us(period.first)).cast(pl.Datetime("us", "UTC")),
-        day=pl.Series(day),
-    ).with_columns(
-        clear_sky_kwh=clearsky.interval_kwh(clearsky.plane_irradiance(*(pl.col(name) for name in terms)),
-                                            pl.col("capacity_kw")) * parameters.clear_sky_margin,
-    )
-    mask = flags.flag_intervals(frame, parameters.thresholds, now).to_numpy()
-    site_days = _SiteDays.of(grid.meter, day)
-    kwh = frame["kwh"].to_numpy()  # NaN where missing
+    sky = clearsky.cell_sky(cells.to_list(), period.first, period.intervals)
+    clear_sky = clearsky.site_bounds(sky, sky_row, sites, grid.meter, parameters.clear_sky_margin)
+    ts_us = grid.interval * _STEP_US + _epoch_us(period.first)
+    kwh = energy["kwh"].to_numpy()  # NaN where missing
+    mask = flags.interval_masks(kwh, grid.meter, sites["capacity_kw"].to_numpy()[grid.meter],
+                                energy["duplicate"].to_numpy(), energy["counter_reset"].to_numpy(),
+                                sky["sun_up"].to_numpy()[sky_row], clear_sky, ts_us, parameters.thresholds, now)
+    site_days = _SiteDays.of(grid.meter, _local_days(period)[grid.interval])
     mask = _with_peer_outliers(mask, site_days, np.nan_to_num(kwh), sites, parameters)
     accepted = np.where(mask == 0, np.nan_to_num(kwh), 0.0)
     intervals = pa.table({
         "meter_id": pa.DictionaryArray.from_arrays(pa.array(grid.meter), _meter_ids(sites)).cast(pa.string()),
-        "ts": frame["ts"].to_arrow(),
-        "kwh": frame["kwh"].to_arrow(),
+        "ts": pa.array(ts_us, pa.timestamp("us", tz="UTC")),
+        "kwh": energy["kwh"].to_arrow(),
         "flags": _flag_lists(mask),
         "accepted_kwh": pa.array(accepted),
     }, schema=_INTERVALS_SCHEMA)
-    daily = _daily(site_days, kwh, accepted, frame["clear_sky_kwh"].to_numpy(), mask, sites, period)
+    daily = _daily(site_days, kwh, accepted, clear_sky, mask, sites, period)
     return PartitionResult(intervals, daily, unplaced)
 
 
