@@ -257,7 +257,8 @@ def test_public_register_holds_no_private_data(api: Api, world: World) -> None:
 
 
 def test_login_and_its_rate_limit(world: World, database_url: str) -> None:
-    with serving(world, database_url, login_max_failures=2, login_window_seconds=1) as api:
+    # A window of a few seconds: two argon2 checks on a loaded machine can take longer than one.
+    with serving(world, database_url, login_max_failures=2, login_window_seconds=3) as api:
         def login(password: str) -> Any:
             form = {"username": "buyer-admin", "password": password}
             return api.client.post("/api/v1/auth/token", data=form)
@@ -272,8 +273,8 @@ def test_login_and_its_rate_limit(world: World, database_url: str) -> None:
             assert wrong["type"] == "/problems/not-authenticated"
         locked = login(PASSWORD)
         assert_problem(locked, 429, "too many failed logins")
-        assert locked.headers["Retry-After"] == "1"
-        time.sleep(1.1)  # the window passes
+        assert 1 <= int(locked.headers["Retry-After"]) <= 3
+        time.sleep(3.1)  # the window passes
         assert api.ok(login(PASSWORD))["access_token"]
 
 
