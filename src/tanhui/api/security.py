@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated
 
 import jwt
 from fastapi import Depends, FastAPI, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from sqlalchemy.engine import Connection
+from starlette.concurrency import run_in_threadpool
 
-from tanhui.api.deps import engine_of, reading
+from tanhui.api.deps import engine_of
 from tanhui.errors import NotAuthenticated
 from tanhui.identity.principal import Principal
 from tanhui.identity.services import (
     API_KEY_PREFIX,
+    api_key_prefix,
     instance_secret,
     principal_for_api_key,
     principal_for_username,
@@ -53,10 +57,9 @@ def issue_token(app: FastAPI, username: str) -> tuple[str, int]:
     return jwt.encode(claims, signing_key(app), algorithm=ALGORITHM), lifetime
 
 
-def _username(app: FastAPI, token: str) -> str:
+def _username(token: str, key: str) -> str:
     try:
-        claims = jwt.decode(token, signing_key(app), algorithms=[ALGORITHM],
-                            options={"require": ["exp", "sub"]})
+        claims = jwt.decode(token, key, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]})
     except jwt.ExpiredSignatureError as exc:
         raise NotAuthenticated("the bearer token has expired; log in again at " + TOKEN_URL) from exc
     except jwt.InvalidTokenError as exc:
@@ -64,23 +67,54 @@ def _username(app: FastAPI, token: str) -> str:
     return str(claims["sub"])
 
 
-def current_principal(
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """What the caller presented, checked as far as it can be without the database: a signed token's
+    username, or a well-formed API key.  ``principal`` reads who that is now."""
+
+    actor: str
+    username: str | None = None
+    api_key: str | None = None
+
+    def principal(self, conn: Connection) -> Principal:
+        """The caller as the database has it now: a deactivated user or revoked key is refused here."""
+        if self.api_key is not None:
+            return principal_for_api_key(conn, self.api_key)
+        assert self.username is not None
+        return principal_for_username(conn, self.username)
+
+
+async def credential(
     request: Request,
     token: Annotated[str | None, Depends(bearer_scheme)],
     api_key: Annotated[str | None, Depends(api_key_scheme)],
-) -> Principal:
-    """The caller, read afresh from the database: a deactivated user or revoked key loses access at once."""
+) -> Credential:
+    """The caller's credential, refused at once when missing, malformed, forged or expired.
+
+    Async: checking a signature needs no database (the key is read once per app), so it runs on the
+    event loop instead of costing a hand-off to the thread pool on every request.
+    """
     presented = api_key or token
     if presented is None:
         raise NotAuthenticated(f"log in at {TOKEN_URL} and send 'Authorization: Bearer <token>', "
                                "or send an API key in 'X-API-Key'")
     if presented.startswith(API_KEY_PREFIX):
-        with reading(engine_of(request)) as conn:
-            return principal_for_api_key(conn, presented)
-    username = _username(request.app, presented)
-    # One statement needs no shared snapshot: a plain connection, not ``reading``'s.
+        return Credential(f"key:{api_key_prefix(presented)}", api_key=presented)
+    app = request.app
+    key = app.state.settings.secret_key or app.state.secrets.get("jwt")
+    if key is None:  # the first request of this app reads the instance's key from the database
+        key = await run_in_threadpool(signing_key, app)
+    username = _username(presented, key)
+    return Credential(f"user:{username}", username=username)
+
+
+def current_principal(request: Request, presented: Annotated[Credential, Depends(credential)]) -> Principal:
+    """The caller, read afresh from the database: a deactivated user or revoked key loses access at once.
+
+    Writes do not use this: they read the caller inside their own transaction (``tanhui.api.writes``).
+    """
     with engine_of(request).connect() as conn:
-        return principal_for_username(conn, username)
+        return presented.principal(conn)
 
 
 Caller = Annotated[Principal, Depends(current_principal)]

@@ -196,11 +196,21 @@ def revoke_api_key(tx: UnitOfWork, principal: Principal, key_id: int) -> RowMapp
     return tx.update(api_keys, api_keys.c.id == key_id, {"revoked_at": utcnow()})[0]
 
 
-def principal_for_api_key(conn: Connection, token: str) -> Principal:
-    """The principal of a presented API key (``thk_<prefix>_<secret>``)."""
+def _api_key_parts(token: str) -> list[str]:
     parts = token.removeprefix(API_KEY_PREFIX).split("_", 1)
     if not token.startswith(API_KEY_PREFIX) or len(parts) != 2:
         raise NotAuthenticated("malformed API key")
+    return parts
+
+
+def api_key_prefix(token: str) -> str:
+    """The public prefix that names a presented API key (``thk_<prefix>_<secret>``); refuses a malformed one."""
+    return _api_key_parts(token)[0]
+
+
+def principal_for_api_key(conn: Connection, token: str) -> Principal:
+    """The principal of a presented API key (``thk_<prefix>_<secret>``)."""
+    parts = _api_key_parts(token)
     key = read_one(conn, api_keys, api_keys.c.prefix == parts[0])
     digest = hashlib.sha256(parts[1].encode()).hexdigest()
     if key is None or key["revoked_at"] is not None or not secrets.compare_digest(key["secret_hash"], digest):
