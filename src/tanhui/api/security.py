@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, FastAPI, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, RowMapping
 from starlette.concurrency import run_in_threadpool
 
 from tanhui.api.deps import engine_of
@@ -19,10 +20,12 @@ from tanhui.identity.principal import Principal
 from tanhui.identity.services import (
     API_KEY_PREFIX,
     api_key_prefix,
+    bearer_principal,
+    bearer_read,
     instance_secret,
     principal_for_api_key,
-    principal_for_username,
 )
+from tanhui.prepared import Prepared, together
 from tanhui.types import utcnow
 
 ALGORITHM = "HS256"
@@ -78,10 +81,17 @@ class Credential:
 
     def principal(self, conn: Connection) -> Principal:
         """The caller as the database has it now: a deactivated user or revoked key is refused here."""
+        return self.principal_with(conn, [])[0]
+
+    def principal_with(self, conn: Connection, reads: Sequence[tuple[Prepared, Mapping[str, Any] | None]]
+                       ) -> tuple[Principal, list[list[RowMapping]]]:
+        """The caller, and the rows of ``reads`` sent with the caller's own read (one round trip on
+        PostgreSQL for a bearer; an API key's two reads come first)."""
         if self.api_key is not None:
-            return principal_for_api_key(conn, self.api_key)
+            return principal_for_api_key(conn, self.api_key), together(conn, reads)
         assert self.username is not None
-        return principal_for_username(conn, self.username)
+        caller, *rows = together(conn, [bearer_read(self.username), *reads])
+        return bearer_principal(self.username, caller), rows
 
 
 async def credential(

@@ -60,10 +60,11 @@ class Write:
                                                None if body is None else body.model_dump(mode="json"))
         try:
             with UnitOfWork(self.engine, actor) as tx:
-                self._principal = self.credential.principal(tx.conn)
+                # The caller and the key's stored answer are read together: one round trip on PostgreSQL.
+                lookup = idempotency.lookup(tx.conn, actor, self.key) if self.key is not None else []
+                self._principal, rows = self.credential.principal_with(tx.conn, lookup)
                 if self.key is not None:
-                    idempotency.hold(tx.conn, actor, self.key)
-                    first = idempotency.stored(tx.conn, actor, self.key)
+                    first = idempotency.found(rows)
                     if first is not None:
                         return self._replay(first, fingerprint)
                 result = service(tx)

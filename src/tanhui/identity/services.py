@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -121,12 +123,23 @@ _BEARER = Prepared(
 )
 
 
-def principal_for_username(conn: Connection, username: str) -> Principal:
-    """The principal of an active user, read afresh; NotAuthenticated for an unknown or deactivated one."""
-    row = _BEARER.first(conn, {"username": username})
+def bearer_read(username: str) -> tuple[Prepared, dict[str, Any]]:
+    """The one statement that reads a bearer's user and organisation, to send with others (``together``)."""
+    return _BEARER, {"username": username}
+
+
+def bearer_principal(username: str, rows: Sequence[RowMapping]) -> Principal:
+    """The principal of an active user from ``bearer_read``'s rows; NotAuthenticated for an unknown or
+    deactivated one."""
+    row = rows[0] if rows else None
     if row is None or not row["active"]:
         raise NotAuthenticated(f"user {username!r} no longer has access")
     return Principal(f"user:{row['username']}", row["id"], row["kind"], row["role"], row["region"])
+
+
+def principal_for_username(conn: Connection, username: str) -> Principal:
+    """The principal of an active user, read afresh; NotAuthenticated for an unknown or deactivated one."""
+    return bearer_principal(username, _BEARER.rows(conn, {"username": username}))
 
 
 def principal_for_user(conn: Connection, user: RowMapping) -> Principal:
