@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from tanhui.api import security
 from tanhui.api.app import create_app
 from tanhui.api.security import ALGORITHM, signing_key
 from tanhui.config import Settings
@@ -316,6 +317,16 @@ def test_bad_and_stale_tokens_are_refused(api: Api, world: World) -> None:
         conn.execute(sa.update(users).where(users.c.username == "buyer-admin").values(active=False))
     assert_problem(api.client.get("/api/v1/me", headers=headers), 401, "no longer has access")
 
+
+def test_a_token_once_verified_still_expires(api: Api, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Signatures are verified once per token; its expiry is checked on every request all the same."""
+    now = datetime.now(UTC)
+    token = jwt.encode({"sub": "buyer-admin", "iat": now, "exp": now + timedelta(minutes=1)}, signing_key(api.app),
+                       algorithm=ALGORITHM)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert api.ok(api.client.get("/api/v1/me", headers=headers))["actor"] == "user:buyer-admin"
+    monkeypatch.setattr(security, "utcnow", lambda: now + timedelta(minutes=2))
+    assert_problem(api.client.get("/api/v1/me", headers=headers), 401, "expired")
 
 def test_a_write_reads_its_caller_in_its_own_transaction(api: Api, world: World) -> None:
     """No cache of who a token names: a changed role or a deactivation applies to the very next write,

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from typing import Annotated, Any
 
 import jwt
@@ -60,14 +61,25 @@ def issue_token(app: FastAPI, username: str) -> tuple[str, int]:
     return jwt.encode(claims, signing_key(app), algorithm=ALGORITHM), lifetime
 
 
+@lru_cache(maxsize=4096)
+def _verified(token: str, key: str) -> tuple[str, float]:
+    """A token's username and expiry, once its signature is checked; only the signature is remembered,
+    never who the user is now (``Credential.principal`` reads that on every request)."""
+    claims = jwt.decode(token, key, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]})
+    return str(claims["sub"]), float(claims["exp"])
+
+
 def _username(token: str, key: str) -> str:
+    expired = NotAuthenticated("the bearer token has expired; log in again at " + TOKEN_URL)
     try:
-        claims = jwt.decode(token, key, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]})
+        username, expires = _verified(token, key)
     except jwt.ExpiredSignatureError as exc:
-        raise NotAuthenticated("the bearer token has expired; log in again at " + TOKEN_URL) from exc
+        raise expired from exc
     except jwt.InvalidTokenError as exc:
         raise NotAuthenticated("the bearer token is not valid") from exc
-    return str(claims["sub"])
+    if expires <= utcnow().timestamp():  # a token verified while it was valid expires all the same
+        raise expired
+    return username
 
 
 @dataclass(frozen=True, slots=True)
