@@ -393,7 +393,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def api_server(database_url: str, directory: Path) -> Iterator[tuple[str, int]]:
+def api_server(database_url: str, directory: Path, workers: int = 1) -> Iterator[tuple[str, int]]:
     """``uvicorn`` serving ``tanhui.api.app:create_app`` on a free local port (its URL and pid); stopped on exit."""
     port = _free_port()
     log_path = directory / f"uvicorn-{port}.log"
@@ -401,7 +401,7 @@ def api_server(database_url: str, directory: Path) -> Iterator[tuple[str, int]]:
     with log_path.open("w") as log:
         server = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "tanhui.api.app:create_app", "--host", "127.0.0.1",
-             "--port", str(port), "--log-level", "warning", "--no-access-log"],
+             "--port", str(port), "--log-level", "warning", "--no-access-log", "--workers", str(workers)],
             env=env, cwd=directory, stdout=log, stderr=subprocess.STDOUT,
         )
     base_url = f"http://127.0.0.1:{port}"
@@ -484,12 +484,13 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-def bench_http(figure: Figure, name: str, url: str, directory: Path, seconds: int, console: Console) -> None:
+def bench_http(figure: Figure, name: str, url: str, directory: Path, seconds: int, console: Console,
+               server_workers: int = 1) -> None:
     if importlib.util.find_spec("tanhui.api.app") is None:
         raise RuntimeError("the API (tanhui.api.app:create_app) does not exist yet")
-    console.log(f"HTTP API on {name}: {WORKERS} client processes × {seconds} s")
+    console.log(f"HTTP API on {name}: {WORKERS} client processes × {seconds} s, {server_workers} server process(es)")
     world = fresh_world(url)
-    with api_server(url, directory) as (base_url, pid):
+    with api_server(url, directory, server_workers) as (base_url, pid):
         tokens = [log_in(base_url, pair.username) for pair in world]
         clients = [(base_url, token, pair, seed)
                    for seed, (token, pair) in enumerate(zip(tokens, world, strict=True))]
@@ -522,9 +523,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL,
                         help="admin URL of the PostgreSQL server (creates and drops its own databases)")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    parser.add_argument("--server-workers", type=int, default=1,
+                        help="uvicorn worker processes serving the HTTP figures (default 1)")
     args = parser.parse_args(argv)
     if not 1 <= args.seconds <= 3600:
         parser.error(f"--seconds must be between 1 and 3600, got {args.seconds}")
+    if not 1 <= args.server_workers <= 16:
+        parser.error(f"--server-workers must be between 1 and 16, got {args.server_workers}")
     parts = {p.strip() for p in args.only.split(",") if p.strip()}
     if not parts or not parts <= set(PARTS):
         parser.error(f"--only takes a comma-separated subset of {','.join(PARTS)}, got {args.only!r}")
@@ -549,7 +554,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A wide table even when the output is a file or a pipe.
     console = Console() if sys.stdout.isatty() else Console(width=160)
     context: dict[str, Any] = {"date": now_utc(), **machine(), "load_at_start": _load(),
-                               "seconds": args.seconds, "workers": WORKERS}
+                               "seconds": args.seconds, "workers": WORKERS, "server_workers": args.server_workers}
     server: Postgres | None = None
     unreachable = ""
     if args.only & {"postgres", "http"}:
@@ -563,7 +568,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     figures: list[Figure] = []
     try:
         with tempfile.TemporaryDirectory(prefix="tanhui-bench-") as tmp:
-            figures = run_benchmarks(args.only, Path(tmp), args.seconds, server, unreachable, console)
+            figures = run_benchmarks(args.only, Path(tmp), args.seconds, server, unreachable, console,
+                                     args.server_workers)
     finally:
         if server is not None:
             server.dispose()
@@ -575,7 +581,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_benchmarks(parts: set[str], directory: Path, seconds: int, server: Postgres | None, unreachable: str,
-                   console: Console) -> list[Figure]:
+                   console: Console, server_workers: int = 1) -> list[Figure]:
     """Each asked-for benchmark in turn; the HTTP figures take the service figures as their baselines."""
 
     def on_postgres(figure: Figure, measure: Callable[[Postgres], None]) -> Figure:
@@ -605,11 +611,11 @@ def run_benchmarks(parts: set[str], directory: Path, seconds: int, server: Postg
         over_sqlite = _http_figure("SQLite", service.get("SQLite"))
         over_postgres = _http_figure("PostgreSQL", service.get("PostgreSQL"))
         figures.append(_measure(over_sqlite, lambda: bench_http(
-            over_sqlite, "SQLite", f"sqlite:///{directory}/api.db", directory, seconds, console)))
+            over_sqlite, "SQLite", f"sqlite:///{directory}/api.db", directory, seconds, console, server_workers)))
 
         def http_on_postgres(pg: Postgres) -> None:
             with pg.database("api") as url:
-                bench_http(over_postgres, "PostgreSQL", url, directory, seconds, console)
+                bench_http(over_postgres, "PostgreSQL", url, directory, seconds, console, server_workers)
 
         figures.append(on_postgres(over_postgres, http_on_postgres))
     return figures
