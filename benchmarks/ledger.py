@@ -6,7 +6,9 @@ Run ``python benchmarks/ledger.py --help``; BENCHMARKS.md explains each figure a
 from __future__ import annotations
 
 import argparse
+import http.client
 import importlib.util
+import json
 import os
 import random
 import re
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import sqlalchemy as sa
@@ -378,9 +381,9 @@ def bench_postgres(figure: Figure, server: Postgres, seconds: int, console: Cons
 class Refused(Exception):
     """The API answered a transfer with something other than 2xx."""
 
-    def __init__(self, response: httpx.Response) -> None:
-        super().__init__(f"HTTP {response.status_code}: {response.text[:300]}")
-        self.code = f"HTTP {response.status_code}"
+    def __init__(self, status: int, body: bytes) -> None:
+        super().__init__(f"HTTP {status}: {body[:300].decode(errors='replace')}")
+        self.code = f"HTTP {status}"
 
 
 def _free_port() -> int:
@@ -390,21 +393,21 @@ def _free_port() -> int:
 
 
 @contextmanager
-def api_server(database_url: str, directory: Path) -> Iterator[str]:
-    """``uvicorn`` serving ``tanhui.api.app:create_app`` on a free local port; stopped on exit."""
+def api_server(database_url: str, directory: Path, workers: int = 1) -> Iterator[tuple[str, int]]:
+    """``uvicorn`` serving ``tanhui.api.app:create_app`` on a free local port (its URL and pid); stopped on exit."""
     port = _free_port()
     log_path = directory / f"uvicorn-{port}.log"
     env = {**os.environ, "TANHUI_DATABASE_URL": database_url}
     with log_path.open("w") as log:
         server = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "tanhui.api.app:create_app", "--host", "127.0.0.1",
-             "--port", str(port), "--log-level", "warning", "--no-access-log"],
+             "--port", str(port), "--log-level", "warning", "--no-access-log", "--workers", str(workers)],
             env=env, cwd=directory, stdout=log, stderr=subprocess.STDOUT,
         )
     base_url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_serving(server, base_url, log_path)
-        yield base_url
+        yield base_url, server.pid
     finally:
         server.terminate()
         try:
@@ -439,36 +442,64 @@ def log_in(base_url: str, username: str) -> str:
 
 @contextmanager
 def http_transfers(base_url: str, token: str, pair: Pair, seed: int) -> Iterator[Operation]:
-    """A client's transfers on one keep-alive connection, each with a fresh Idempotency-Key."""
-    client = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"},
-                          timeout=HTTP_TIMEOUT_S)
+    """A client's transfers on one keep-alive connection, each with a fresh Idempotency-Key.
+
+    The standard library's ``http.client``, not httpx: the four clients share the two cores with the
+    server, and a lighter client leaves more of them to the server that the figure measures.
+    """
+    address = urlsplit(base_url)
+    connection = http.client.HTTPConnection(address.hostname or "127.0.0.1", address.port, timeout=HTTP_TIMEOUT_S)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     rng = random.Random(seed)
 
     def transfer(sequence: int) -> None:
         source, destination, quantity = _step(pair, sequence, rng)
-        response = client.post(
-            "/api/v1/transfers", headers={"Idempotency-Key": uuid.uuid4().hex},
-            json={"from_account_id": source, "to_account_id": destination, "quantity": quantity},
-        )
-        if not response.is_success:
-            raise Refused(response)
+        body = json.dumps({"from_account_id": source, "to_account_id": destination, "quantity": quantity})
+        connection.request("POST", "/api/v1/transfers", body,
+                           headers={**headers, "Idempotency-Key": uuid.uuid4().hex})
+        response = connection.getresponse()
+        answer = response.read()
+        if not 200 <= response.status < 300:
+            raise Refused(response.status, answer)
 
     try:
         yield transfer
     finally:
-        client.close()
+        connection.close()
 
 
-def bench_http(figure: Figure, name: str, url: str, directory: Path, seconds: int, console: Console) -> None:
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU that process ``pid`` and its live descendants have used (Linux /proc)."""
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rpartition(")")[2].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # it exited meanwhile
+    return total
+
+
+def bench_http(figure: Figure, name: str, url: str, directory: Path, seconds: int, console: Console,
+               server_workers: int = 1) -> None:
     if importlib.util.find_spec("tanhui.api.app") is None:
         raise RuntimeError("the API (tanhui.api.app:create_app) does not exist yet")
-    console.log(f"HTTP API on {name}: {WORKERS} client processes × {seconds} s")
+    console.log(f"HTTP API on {name}: {WORKERS} client processes × {seconds} s, {server_workers} server process(es)")
     world = fresh_world(url)
-    with api_server(url, directory) as base_url:
+    with api_server(url, directory, server_workers) as (base_url, pid):
         tokens = [log_in(base_url, pair.username) for pair in world]
         clients = [(base_url, token, pair, seed)
                    for seed, (token, pair) in enumerate(zip(tokens, world, strict=True))]
+        before = cpu_seconds(pid)
         run = run_workers(http_transfers, clients, seconds)
+        served = cpu_seconds(pid) - before
+    requests = run.successes + run.warmup
+    if requests:
+        figure.details["server_cpu_ms_per_transfer"] = round(1e3 * served / requests, 3)
     record_run(figure, run, check_ledger(url, world, run))
 
 
@@ -492,9 +523,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL,
                         help="admin URL of the PostgreSQL server (creates and drops its own databases)")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    parser.add_argument("--server-workers", type=int, default=1,
+                        help="uvicorn worker processes serving the HTTP figures (default 1)")
     args = parser.parse_args(argv)
     if not 1 <= args.seconds <= 3600:
         parser.error(f"--seconds must be between 1 and 3600, got {args.seconds}")
+    if not 1 <= args.server_workers <= 16:
+        parser.error(f"--server-workers must be between 1 and 16, got {args.server_workers}")
     parts = {p.strip() for p in args.only.split(",") if p.strip()}
     if not parts or not parts <= set(PARTS):
         parser.error(f"--only takes a comma-separated subset of {','.join(PARTS)}, got {args.only!r}")
@@ -519,7 +554,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A wide table even when the output is a file or a pipe.
     console = Console() if sys.stdout.isatty() else Console(width=160)
     context: dict[str, Any] = {"date": now_utc(), **machine(), "load_at_start": _load(),
-                               "seconds": args.seconds, "workers": WORKERS}
+                               "seconds": args.seconds, "workers": WORKERS, "server_workers": args.server_workers}
     server: Postgres | None = None
     unreachable = ""
     if args.only & {"postgres", "http"}:
@@ -533,7 +568,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     figures: list[Figure] = []
     try:
         with tempfile.TemporaryDirectory(prefix="tanhui-bench-") as tmp:
-            figures = run_benchmarks(args.only, Path(tmp), args.seconds, server, unreachable, console)
+            figures = run_benchmarks(args.only, Path(tmp), args.seconds, server, unreachable, console,
+                                     args.server_workers)
     finally:
         if server is not None:
             server.dispose()
@@ -545,7 +581,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_benchmarks(parts: set[str], directory: Path, seconds: int, server: Postgres | None, unreachable: str,
-                   console: Console) -> list[Figure]:
+                   console: Console, server_workers: int = 1) -> list[Figure]:
     """Each asked-for benchmark in turn; the HTTP figures take the service figures as their baselines."""
 
     def on_postgres(figure: Figure, measure: Callable[[Postgres], None]) -> Figure:
@@ -575,11 +611,11 @@ def run_benchmarks(parts: set[str], directory: Path, seconds: int, server: Postg
         over_sqlite = _http_figure("SQLite", service.get("SQLite"))
         over_postgres = _http_figure("PostgreSQL", service.get("PostgreSQL"))
         figures.append(_measure(over_sqlite, lambda: bench_http(
-            over_sqlite, "SQLite", f"sqlite:///{directory}/api.db", directory, seconds, console)))
+            over_sqlite, "SQLite", f"sqlite:///{directory}/api.db", directory, seconds, console, server_workers)))
 
         def http_on_postgres(pg: Postgres) -> None:
             with pg.database("api") as url:
-                bench_http(over_postgres, "PostgreSQL", url, directory, seconds, console)
+                bench_http(over_postgres, "PostgreSQL", url, directory, seconds, console, server_workers)
 
         figures.append(on_postgres(over_postgres, http_on_postgres))
     return figures

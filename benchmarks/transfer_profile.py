@@ -177,7 +177,7 @@ def _free_port() -> int:
 
 
 def measure(transfer: Callable[[int], None], counting: Counting, n: int, profile: str | None,
-            per_call: int = 1) -> None:
+            per_call: int = 1, serving: bool = False) -> None:
     for sequence in range(20):  # warm-up: statements prepared, blocks split into their steady shape
         transfer(sequence)
     counting.statements.clear()
@@ -188,20 +188,22 @@ def measure(transfer: Callable[[int], None], counting: Counting, n: int, profile
         spy = subprocess.Popen(["py-spy", "record", "--pid", str(os.getpid()), "--format", "raw",
                                 "--output", "transfer-profile.txt", "--nonblocking"])
         time.sleep(1.0)
-    start, cpu = time.perf_counter(), time.process_time()
+    start, cpu, own = time.perf_counter(), time.process_time(), time.thread_time()
     if profiler:
         profiler.enable()
     for sequence in range(20, 20 + n):
         transfer(sequence)
     if profiler:
         profiler.disable()
-    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    elapsed, cpu, own = time.perf_counter() - start, time.process_time() - cpu, time.thread_time() - own
     if spy is not None:
         spy.send_signal(signal.SIGINT)
         spy.wait(timeout=60)
     done = n * per_call
     print(f"{done} transfers in {elapsed:.2f} s: {1e3 * elapsed / done:.3f} ms each, {done / elapsed:.0f}/s "
           f"({per_call} thread{'s' if per_call > 1 else ''}); this process's CPU: {1e3 * cpu / done:.3f} ms each")
+    if serving:
+        print(f"the server's CPU (the process less the client's thread): {1e3 * (cpu - own) / done:.3f} ms each")
     per = {kind: round(count / done, 2) for kind, count in counting.statements.most_common()}
     print(f"statements per transfer: {counting.total() / done:.2f} {per}")
     if counting.pipelined:
@@ -240,7 +242,7 @@ def main() -> None:
             measure(service_loop(engine, pair), counting, args.n, args.profile)
         else:
             with http_loop(url, engine, pair) as transfer:
-                measure(transfer, counting, args.n, args.profile)
+                measure(transfer, counting, args.n, args.profile, serving=True)
         engine.dispose()
 
 

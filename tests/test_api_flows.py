@@ -14,12 +14,13 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from tanhui.api import security
 from tanhui.api.app import create_app
 from tanhui.api.security import ALGORITHM, signing_key
 from tanhui.config import Settings
 from tanhui.identity.tables import users
 from tanhui.journal.tables import journal_entries
-from tests.factories import PASSWORD, World, invariant_problems
+from tests.factories import PASSWORD, World, invariant_problems, snapshot
 from tests.test_api_support import Api, assert_problem, serving
 
 
@@ -316,6 +317,48 @@ def test_bad_and_stale_tokens_are_refused(api: Api, world: World) -> None:
     with world.engine.begin() as conn:  # deactivation has no endpoint yet; the point is the re-read
         conn.execute(sa.update(users).where(users.c.username == "buyer-admin").values(active=False))
     assert_problem(api.client.get("/api/v1/me", headers=headers), 401, "no longer has access")
+
+
+def test_a_token_once_verified_still_expires(api: Api, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Signatures are verified once per token; its expiry is checked on every request all the same."""
+    now = datetime.now(UTC)
+    token = jwt.encode({"sub": "buyer-admin", "iat": now, "exp": now + timedelta(minutes=1)}, signing_key(api.app),
+                       algorithm=ALGORITHM)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert api.ok(api.client.get("/api/v1/me", headers=headers))["actor"] == "user:buyer-admin"
+    monkeypatch.setattr(security, "utcnow", lambda: now + timedelta(minutes=2))
+    assert_problem(api.client.get("/api/v1/me", headers=headers), 401, "expired")
+
+def test_a_write_reads_its_caller_in_its_own_transaction(api: Api, world: World) -> None:
+    """No cache of who a token names: a changed role or a deactivation applies to the very next write,
+    a replay included, and the refused write changes nothing."""
+    api.issue(100)
+    headers = api.headers(world.owner, **{"Idempotency-Key": "move-10"})
+    body = {"from_account_id": world.owner_account, "to_account_id": world.buyer_account, "quantity": 10}
+    first = api.ok(api.client.post("/api/v1/transfers", json=body, headers=headers))
+
+    def ledger() -> dict[str, Any]:  # all but the users, whom this test changes itself
+        return {table: rows for table, rows in snapshot(world.engine).items() if table != "users"}
+
+    before = ledger()
+
+    with world.engine.begin() as conn:
+        conn.execute(sa.update(users).where(users.c.username == "project-owner-admin").values(role="viewer"))
+    assert_problem(api.client.post("/api/v1/transfers", json=body | {"quantity": 5}, headers=api.headers(
+        world.owner)), 403, "viewer role")
+    with world.engine.begin() as conn:
+        conn.execute(sa.update(users).where(users.c.username == "project-owner-admin")
+                     .values(role="admin", active=False))
+    assert_problem(api.client.post("/api/v1/transfers", json=body, headers=headers), 401, "no longer has access")
+    assert ledger() == before
+
+    with world.engine.begin() as conn:
+        conn.execute(sa.update(users).where(users.c.username == "project-owner-admin").values(active=True))
+    replayed = api.client.post("/api/v1/transfers", json=body, headers=headers)
+    assert replayed.headers["Idempotent-Replayed"] == "true" and replayed.json() == first
+    # A bad credential is refused before the body is looked at, whatever the body holds.
+    assert_problem(api.client.post("/api/v1/transfers", json={"quantity": -1},
+                                   headers={"Authorization": "Bearer garbage"}), 401, "not valid")
 
 
 @pytest.fixture

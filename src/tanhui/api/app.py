@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -68,11 +68,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     problems.install(app)
     docs.install(app)
 
-    api = APIRouter(prefix=API_PREFIX)
     for module in (auth, organizations, accounts, projects, acts, public, methodologies, lifecycle, compliance, mrv,
                    points, carbon_accounts, credit_reports, finance):
-        api.include_router(module.router)
-    app.include_router(api)
+        app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(problems.router)
 
     @app.get("/", include_in_schema=False)

@@ -58,15 +58,22 @@ def request_hash(method: str, path: str, body: Any) -> str:
     return hashlib.sha256(canonical_json({"method": method, "path": path, "body": body}).encode()).hexdigest()
 
 
-def hold(conn: Connection, principal: str, key: str) -> None:
-    """Make concurrent requests with one key wait for each other before they look it up.
+def lookup(conn: Connection, principal: str, key: str) -> list[tuple[Prepared, dict[str, Any]]]:
+    """The statements that look up the answer stored for (principal, key), to send with others (``together``);
+    ``found`` reads their rows.
 
-    SQLite already runs one writer at a time (BEGIN IMMEDIATE).  On PostgreSQL a transaction-scoped
-    advisory lock does it, so a duplicate waits for the first to commit and then replays it, instead of
-    doing the work again only to be refused by the unique key (or by the balance the first one spent).
+    On PostgreSQL the look-up first takes a transaction-scoped advisory lock on the key, so concurrent
+    requests with one key wait for each other: a duplicate waits for the first to commit and then replays
+    it, instead of doing the work again only to be refused by the unique key (or by the balance the first
+    one spent).  SQLite already runs one writer at a time (BEGIN IMMEDIATE).
     """
-    if conn.dialect.name == "postgresql":
-        _HOLD.rows(conn, {"name": f"{principal}\n{key}"})
+    held = [(_HOLD, {"name": f"{principal}\n{key}"})] if conn.dialect.name == "postgresql" else []
+    return [*held, (_STORED, {"principal": principal, "key": key})]
+
+
+def found(rows: list[list[RowMapping]]) -> RowMapping | None:
+    """The stored answer from ``lookup``'s rows, if a request with that key succeeded."""
+    return rows[-1][0] if rows[-1] else None
 
 
 def stored(conn: Connection, principal: str, key: str) -> RowMapping | None:

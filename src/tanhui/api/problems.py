@@ -128,7 +128,7 @@ def problem(request: Request, code: str, detail: str, *, status: int | None = No
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
-def _tanhui_error(request: Request, exc: Exception) -> JSONResponse:
+async def _tanhui_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, TanhuiError)
     headers = {}
     if isinstance(exc, NotAuthenticated):
@@ -153,7 +153,7 @@ def _message(error: dict[str, Any]) -> str:
     return str(error["msg"])
 
 
-def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
     if errors and errors[0]["type"] == "json_invalid":
@@ -170,7 +170,7 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(request, "invalid-request", f"{first['field']}: {first['message']}{more}", errors=fields)
 
 
-def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     headers = dict(exc.headers or {})
     if exc.status_code == 404:
@@ -183,7 +183,7 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(request, "http-error", str(exc.detail), status=exc.status_code, headers=headers)
 
 
-def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
+async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
     # A unique key or ledger constraint refused the write: almost always another request changed the same
     # thing at the same moment, since the services check everything they can beforehand.
     log.warning("integrity error on %s %s: %s", request.method, request.url.path, exc)
@@ -191,20 +191,23 @@ def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
                    "made the same change or used the same name); read the current state and retry")
 
 
-def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     log.error("database unavailable on %s %s: %s", request.method, request.url.path, exc)
     return problem(request, "service-unavailable", "the database is busy or unreachable; retry shortly",
                    headers={"Retry-After": "1"})
 
 
-def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     # The server logs the traceback (Starlette re-raises after this answer); the client learns nothing of it.
     log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
     return problem(request, "internal-error", "an unexpected error occurred; it has been logged")
 
 
 def install(app: FastAPI) -> None:
-    """Route every error the application can raise to its problem response."""
+    """Route every error the application can raise to its problem response.
+
+    The handlers are async (they do no I/O): Starlette would run a plain function in the thread pool.
+    """
     app.add_exception_handler(TanhuiError, _tanhui_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

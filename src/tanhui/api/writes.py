@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tanhui.api import idempotency
 from tanhui.api.deps import engine_of, reading
-from tanhui.api.security import Caller
+from tanhui.api.security import Credential, credential
 from tanhui.identity.principal import Principal
 from tanhui.unit_of_work import UnitOfWork
 
@@ -25,15 +25,27 @@ class _KeyTaken(Exception):
     """Another request with the same key committed between our look-up and our insert."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Write:
-    """A write request: who makes it, its idempotency key, and where it was sent."""
+    """A write request: who makes it, its idempotency key, and where it was sent.
+
+    The caller is read inside the write's own transaction, not before it, so a deactivated user or a
+    changed role takes effect for the very next request, and the check costs no connection of its own.
+    """
 
     engine: Engine
-    principal: Principal
+    credential: Credential
     key: str | None
     method: str
     path: str
+    _principal: Principal | None = None
+
+    @property
+    def principal(self) -> Principal:
+        """The caller, as read by ``run`` in its transaction (services use it only from inside ``run``)."""
+        if self._principal is None:
+            raise RuntimeError("the caller is read inside Write.run; use write.principal from its service")
+        return self._principal
 
     def run(self, body: BaseModel | None, service: Callable[[UnitOfWork], BaseModel], *,
             status_code: int = 201, shown_once: tuple[str, ...] = ()) -> Response:
@@ -43,22 +55,26 @@ class Write:
         only successes are remembered, so a request that failed may be retried with its key.
         ``shown_once`` names fields (secrets) that the stored copy leaves out.
         """
-        actor = self.principal.actor
+        actor = self.credential.actor
         fingerprint = idempotency.request_hash(self.method, self.path,
                                                None if body is None else body.model_dump(mode="json"))
         try:
             with UnitOfWork(self.engine, actor) as tx:
+                # The caller and the key's stored answer are read together: one round trip on PostgreSQL.
+                lookup = idempotency.lookup(tx.conn, actor, self.key) if self.key is not None else []
+                self._principal, rows = self.credential.principal_with(tx.conn, lookup)
                 if self.key is not None:
-                    idempotency.hold(tx.conn, actor, self.key)
-                    first = idempotency.stored(tx.conn, actor, self.key)
+                    first = idempotency.found(rows)
                     if first is not None:
                         return self._replay(first, fingerprint)
                 result = service(tx)
+                answer = result.model_dump_json()
                 if self.key is not None:
-                    kept = result.model_copy(update=dict.fromkeys(shown_once)) if shown_once else result
+                    kept = (result.model_copy(update=dict.fromkeys(shown_once)).model_dump_json() if shown_once
+                            else answer)
                     try:
                         idempotency.remember(tx.conn, principal=actor, key=self.key, request_hash=fingerprint,
-                                             status_code=status_code, response_body=kept.model_dump_json())
+                                             status_code=status_code, response_body=kept)
                     except IntegrityError as exc:
                         raise _KeyTaken from exc
                 tx.commit()
@@ -68,7 +84,7 @@ class Write:
                 first = idempotency.stored(conn, actor, self.key or "")
             assert first is not None  # it was there when our insert collided, and keys are never deleted
             return self._replay(first, fingerprint)
-        return Response(result.model_dump_json(), status_code=status_code, media_type=JSON)
+        return Response(answer, status_code=status_code, media_type=JSON)
 
     def _replay(self, first: RowMapping, fingerprint: str) -> Response:
         idempotency.check_replay(first, self.key or "", fingerprint)
@@ -76,15 +92,16 @@ class Write:
                         headers={REPLAYED: "true"})
 
 
-def write_context(
+async def write_context(
     request: Request,
-    principal: Caller,
+    presented: Annotated[Credential, Depends(credential)],
     idempotency_key: Annotated[str | None, Header(
         alias="Idempotency-Key", pattern=idempotency.KEY_PATTERN,
         description="1-255 printable ASCII characters naming this request; a replay returns the first result",
     )] = None,
 ) -> Write:
-    return Write(engine_of(request), principal, idempotency_key, request.method, request.url.path)
+    # Async: it does no I/O, so it costs no hand-off to the thread pool.
+    return Write(engine_of(request), presented, idempotency_key, request.method, request.url.path)
 
 
 Writer = Annotated[Write, Depends(write_context)]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -121,12 +123,23 @@ _BEARER = Prepared(
 )
 
 
-def principal_for_username(conn: Connection, username: str) -> Principal:
-    """The principal of an active user, read afresh; NotAuthenticated for an unknown or deactivated one."""
-    row = _BEARER.first(conn, {"username": username})
+def bearer_read(username: str) -> tuple[Prepared, dict[str, Any]]:
+    """The one statement that reads a bearer's user and organisation, to send with others (``together``)."""
+    return _BEARER, {"username": username}
+
+
+def bearer_principal(username: str, rows: Sequence[RowMapping]) -> Principal:
+    """The principal of an active user from ``bearer_read``'s rows; NotAuthenticated for an unknown or
+    deactivated one."""
+    row = rows[0] if rows else None
     if row is None or not row["active"]:
         raise NotAuthenticated(f"user {username!r} no longer has access")
     return Principal(f"user:{row['username']}", row["id"], row["kind"], row["role"], row["region"])
+
+
+def principal_for_username(conn: Connection, username: str) -> Principal:
+    """The principal of an active user, read afresh; NotAuthenticated for an unknown or deactivated one."""
+    return bearer_principal(username, _BEARER.rows(conn, {"username": username}))
 
 
 def principal_for_user(conn: Connection, user: RowMapping) -> Principal:
@@ -196,11 +209,21 @@ def revoke_api_key(tx: UnitOfWork, principal: Principal, key_id: int) -> RowMapp
     return tx.update(api_keys, api_keys.c.id == key_id, {"revoked_at": utcnow()})[0]
 
 
-def principal_for_api_key(conn: Connection, token: str) -> Principal:
-    """The principal of a presented API key (``thk_<prefix>_<secret>``)."""
+def _api_key_parts(token: str) -> list[str]:
     parts = token.removeprefix(API_KEY_PREFIX).split("_", 1)
     if not token.startswith(API_KEY_PREFIX) or len(parts) != 2:
         raise NotAuthenticated("malformed API key")
+    return parts
+
+
+def api_key_prefix(token: str) -> str:
+    """The public prefix that names a presented API key (``thk_<prefix>_<secret>``); refuses a malformed one."""
+    return _api_key_parts(token)[0]
+
+
+def principal_for_api_key(conn: Connection, token: str) -> Principal:
+    """The principal of a presented API key (``thk_<prefix>_<secret>``)."""
+    parts = _api_key_parts(token)
     key = read_one(conn, api_keys, api_keys.c.prefix == parts[0])
     digest = hashlib.sha256(parts[1].encode()).hexdigest()
     if key is None or key["revoked_at"] is not None or not secrets.compare_digest(key["secret_hash"], digest):
