@@ -1,4 +1,4 @@
-"""The journal chains awkward text alike on both databases (PostgreSQL hashes where it takes the head, 0010)."""
+"""The journal chains awkward text alike on both databases; PostgreSQL hashes at the head; 0010 migrates both ways."""
 
 from __future__ import annotations
 
@@ -54,12 +54,18 @@ def test_migration_0010_downgrades_and_upgrades(engine: Engine) -> None:
         config.attributes["connection"] = conn
         command.downgrade(config, "0009")
     assert current_revision(engine) == "0009"
+    assert {"ix_acts_account_id", "ix_acts_to_account_id"} <= _indexes(engine, "acts")
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
             assert conn.execute(sa.text("SELECT to_regproc('tanhui_journal_append')")).scalar() is None
     upgrade(engine)
     assert current_revision(engine) == "0010"
+    assert not {"ix_acts_account_id", "ix_acts_to_account_id"} & _indexes(engine, "acts")
     with UnitOfWork(engine, "after the round trip") as tx:
         tx.entry("test.after")
         tx.commit()
     assert verify(engine).ok
+
+
+def _indexes(engine: Engine, table: str) -> set[str]:
+    return {str(index["name"]) for index in sa.inspect(engine).get_indexes(table)}
