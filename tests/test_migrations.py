@@ -47,10 +47,10 @@ def test_every_migration_downgrades_and_upgrades_again(engine: Engine) -> None:
 
 
 def test_a_migration_that_would_orphan_rows_fails_and_changes_nothing(engine: Engine) -> None:
-    """0013 gives credit reports a foreign key to their holder: a report of a holder that does not exist stops it."""
+    """0012 gives credit reports a foreign key to their holder: a report of a holder that does not exist stops it."""
     world = World.build(engine)
-    downgrade(engine, "0012")
-    with engine.begin() as conn:  # as a database of 0012 could hold: a report of no registered holder
+    downgrade(engine, "0011")
+    with engine.begin() as conn:  # as a database of 0011 could hold: a report of no registered holder
         conn.execute(sa.insert(credit_reports).values(
             holder_id=99, holder_organization_id=world.buyer_org, holder_name="Gone", period_start=date(2025, 1, 1),
             period_end=date(2025, 12, 31), content="{}", content_sha256="0" * 64, verification_code="x",
@@ -59,5 +59,5 @@ def test_a_migration_that_would_orphan_rows_fails_and_changes_nothing(engine: En
     # SQLite rebuilds the table and finds the orphan in its check; PostgreSQL's ALTER TABLE refuses it.
     with pytest.raises(ForeignKeysBroken if engine.dialect.name == "sqlite" else sa.exc.IntegrityError):
         upgrade(engine)
-    assert current_revision(engine) == "0012"
+    assert current_revision(engine) == "0011"
     assert snapshot(engine) == before

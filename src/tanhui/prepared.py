@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy.engine import Connection, Dialect, RowMapping
@@ -22,7 +23,7 @@ class _Compiled:
     """One statement as one dialect runs it: SQL text, parameter order, and SQLAlchemy's type processing."""
 
     sql: str
-    positional: tuple[str, ...] | None  # parameter names in order for qmark drivers; None for named ones
+    positional: Callable[[Mapping[str, Any]], tuple[Any, ...]] | None  # qmark drivers' arguments, in order
     defaults: dict[str, Any]  # values bound when the statement was built (literals, LIMIT)
     binds: dict[str, _Processor]
     columns: tuple[str, ...]
@@ -65,7 +66,7 @@ class Prepared:
         values = {**compiled.defaults, **params} if params else dict(compiled.defaults)
         for name, process in compiled.binds.items():
             values[name] = process(values[name])
-        arguments = values if compiled.positional is None else tuple(values[n] for n in compiled.positional)
+        arguments = values if compiled.positional is None else compiled.positional(values)
         if not conn.in_transaction():
             conn.begin()  # as SQLAlchemy's autobegin would (SQLite's BEGIN comes from tanhui.db's hook)
         return compiled, arguments
@@ -87,7 +88,7 @@ class Prepared:
         names = tuple(column.name for column in columns)
         prepared = _Compiled(
             sql=compiled.string,
-            positional=tuple(compiled.positiontup or ()) if compiled.positional else None,
+            positional=_in_order(tuple(compiled.positiontup or ())) if compiled.positional else None,
             defaults={name: bind.value for name, bind in binds.items() if not bind.required},
             binds={name: process for name, process in processors.items() if process is not None},
             columns=names,
@@ -98,16 +99,29 @@ class Prepared:
         return prepared
 
 
-def together(conn: Connection, calls: Sequence[tuple[Prepared, Mapping[str, Any] | None]]) -> list[list[RowMapping]]:
+def _in_order(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """The parameters' values in ``names``' order, as a tuple (itemgetter returns a bare value for one name)."""
+    if len(names) == 1:
+        (name,) = names
+        return lambda values: (values[name],)
+    return itemgetter(*names) if names else lambda _values: ()
+
+
+def together(conn: Connection, calls: Sequence[tuple[Prepared, Mapping[str, Any] | None]], *,
+             commit: bool = False) -> list[list[RowMapping]]:
     """Run statements in order, each one's rows as ``rows`` returns them; on PostgreSQL in one round trip.
 
     For statements none of which needs another's result: psycopg's pipeline mode sends them all and then
     waits once, where one at a time each would wait for the server.  They run in the order given (locks
     are taken in that order), and if one fails the rest are not run and its error is raised; as with any
-    failed statement, the transaction then can only be rolled back.
+    failed statement, the transaction then can only be rolled back.  ``commit``: then commit ``conn``'s
+    transaction, on PostgreSQL in the same round trip (a failed COMMIT raises as ``Connection.commit`` would).
     """
-    if conn.dialect.name != "postgresql" or len(calls) < 2:
-        return [statement.rows(conn, params) for statement, params in calls]
+    if conn.dialect.name != "postgresql" or len(calls) + commit < 2:
+        results = [statement.rows(conn, params) for statement, params in calls]
+        if commit:
+            conn.commit()
+        return results
     bound = [statement._bind(conn, params) for statement, params in calls]
     driver: Any = conn.connection.dbapi_connection
     cursors = [driver.cursor() for _ in bound]  # a cursor each: each holds its own statement's result
@@ -115,14 +129,19 @@ def together(conn: Connection, calls: Sequence[tuple[Prepared, Mapping[str, Any]
         with driver.pipeline():
             for cursor, (compiled, arguments) in zip(cursors, bound, strict=True):
                 cursor.execute(compiled.sql, arguments)
-        return [_mapped(compiled, cursor.fetchall() if compiled.columns else [])
-                for cursor, (compiled, _arguments) in zip(cursors, bound, strict=True)]
+            if commit:
+                driver.commit()
+        results = [_mapped(compiled, cursor.fetchall() if compiled.columns else [])
+                   for cursor, (compiled, _arguments) in zip(cursors, bound, strict=True)]
     except conn.dialect.loaded_dbapi.Error as error:
-        sql = "; ".join(compiled.sql for compiled, _arguments in bound)
+        sql = "; ".join([*(compiled.sql for compiled, _arguments in bound), *(["COMMIT"] if commit else [])])
         raise DBAPIError.instance(sql, None, error, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect) from error
     finally:
         for cursor in cursors:
             cursor.close()
+    if commit:
+        conn.commit()  # SQLAlchemy's bookkeeping: the driver, already idle, sends nothing
+    return results
 
 
 def _mapped(compiled: _Compiled, fetched: Sequence[Any]) -> list[RowMapping]:

@@ -18,13 +18,13 @@ from functools import cache
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import BigInteger, LargeBinary, String, Table, Text, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.sql import ColumnElement
 
 from tanhui.db import WRITE, end_turn, take_turn
 from tanhui.group_commit import WriterGroup, group_of
-from tanhui.journal.chain import canonical_value, entry_hash, journal_json, secret_digest
+from tanhui.journal.chain import canonical_value, entry_hash, entry_parts, journal_json, secret_digest
 from tanhui.journal.tables import journal_entries, journal_head
 from tanhui.prepared import Prepared, together
 from tanhui.types import utcnow
@@ -44,11 +44,13 @@ _ADVANCE_HEAD = Prepared(
 _ENTRY = {column.name: bindparam(column.name, type_=column.type) for column in journal_entries.columns}
 _APPEND = Prepared(insert(journal_entries).values(_ENTRY))
 _POINT_HEAD = Prepared(update(journal_head).where(journal_head.c.id == 1), column_keys=["hash"])
-# PostgreSQL does both in one statement: one round trip less while the head is locked.
-_APPEND_AND_POINT_HEAD = Prepared(
-    update(journal_head).where(journal_head.c.id == 1).values(hash=_ENTRY["hash"])
-    .add_cte(insert(journal_entries).values(_ENTRY).cte("appended"))
-)
+# PostgreSQL appends an entry where it takes the head's lock (migration 0010 has the function): sent with
+# the COMMIT, the head stays locked for that one round trip.
+_APPEND_ON_SERVER = Prepared(select(func.tanhui_journal_append(
+    bindparam("kind", type_=String), bindparam("actor", type_=String), bindparam("payload", type_=Text),
+    bindparam("before_at", type_=LargeBinary), bindparam("after_at", type_=LargeBinary),
+    type_=BigInteger,
+)))
 
 
 @cache
@@ -87,9 +89,17 @@ def row_image(table: Table, row: Mapping[Any, Any]) -> dict[str, Any]:
     return image
 
 
+@cache
+def _key_names(table: Table) -> tuple[str, ...]:
+    return tuple(str(column.name) for column in table.primary_key.columns)
+
+
 def row_key(table: Table, row: Mapping[Any, Any]) -> str:
     """A row's primary key as text, the key of its image in the journal."""
-    return "/".join(str(row[c.name]) for c in table.primary_key.columns)
+    names = _key_names(table)
+    if len(names) == 1:
+        return str(row[names[0]])
+    return "/".join(str(row[name]) for name in names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +109,14 @@ class Change:
 
     table: Table
     statement: Prepared | None
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """A prepared SELECT for ``UnitOfWork.apply`` to send with its writes (its rows are not journaled)."""
+
+    statement: Prepared
     params: Mapping[str, Any]
 
 
@@ -204,15 +222,16 @@ class UnitOfWork:
         """Delete one row by primary key; the journal records its absence."""
         self.apply([deleting(table, key)])
 
-    def apply(self, changes: Sequence[Change]) -> list[list[RowMapping]]:
-        """Make several writes in order, sent together (one round trip on PostgreSQL); each one's rows.
+    def apply(self, changes: Sequence[Change | Read]) -> list[list[RowMapping]]:
+        """Make several writes (and reads) in order, sent together (one round trip on PostgreSQL); each one's rows.
 
-        For writes none of which needs another's result.  The journal records them as ``write`` and
-        ``delete`` do, once all have run.
+        For statements none of which needs another's result.  The journal records the writes as ``write``
+        and ``delete`` do, once all have run.
         """
-        results = together(self.conn, [(change.statement or _deleting(change.table), change.params)
-                                       for change in changes])
+        results = together(self.conn, [_call(change) for change in changes])
         for change, rows in zip(changes, results, strict=True):
+            if isinstance(change, Read):
+                continue
             if change.statement is None:
                 self._current().rows.setdefault(_named(change.table), {})[row_key(change.table, change.params)] = None
             for row in rows:
@@ -229,13 +248,15 @@ class UnitOfWork:
 
     def commit(self) -> None:
         """Append the journal entries (taking the head lock last) and commit."""
-        if self._entries:
-            self._append_journal()
+        last = self._append_journal() if self._entries else []
         if self._group is not None:
+            together(self.conn, last)
             # Returns once the group's COMMIT made this act durable; raises if that COMMIT failed.
             self._leave_group(committed=True, failed=False)
         else:
-            self.conn.commit()
+            # On PostgreSQL the COMMIT goes with the journal's last statements: the head stays locked for
+            # one round trip, not two.
+            together(self.conn, last, commit=True)
             self._give_turn()
         self._committed = True
 
@@ -244,10 +265,18 @@ class UnitOfWork:
             end_turn(self._turn)
             self._turn = None
 
-    def _append_journal(self) -> None:
+    def _append_journal(self) -> list[tuple[Prepared, Mapping[str, Any]]]:
+        """Chain the entries onto the journal head; the statements that append them, for ``commit`` to send."""
         # Everything that does not depend on the previous entry is done before the head is locked.
         payloads = [journal_json({"summary": item.summary, "rows": item.rows}).decode("utf-8")
                     for item in self._entries]
+        if self._group is None and self.dialect == "postgresql":
+            calls: list[tuple[Prepared, Mapping[str, Any]]] = []
+            for item, payload in zip(self._entries, payloads, strict=True):
+                before_at, after_at = entry_parts(kind=item.kind, actor=self.actor, payload=payload)
+                calls.append((_APPEND_ON_SERVER, {"kind": item.kind, "actor": self.actor, "payload": payload,
+                                                  "before_at": before_at, "after_at": after_at}))
+            return calls
         if self._group is not None:
             # The group holds SQLite's write lock and keeps the head; it writes the head once, at its COMMIT.
             seq, prev = self._group.journal_head()
@@ -256,21 +285,26 @@ class UnitOfWork:
             seq, prev = head["seq"] - len(payloads), head["hash"]
         now = utcnow()  # under the lock, so entries' times follow their order
         at = canonical_value(now)
+        calls = []
         for item, payload in zip(self._entries, payloads, strict=True):
             seq += 1
             digest = entry_hash(seq=seq, at=at, kind=item.kind, actor=self.actor, payload=payload, prev_hash=prev)
             entry = {"seq": seq, "at": now, "kind": item.kind, "actor": self.actor, "payload": payload,
                      "prev_hash": prev, "hash": digest}
-            if self._group is not None:
-                _APPEND.rows(self.conn, entry)
-            elif self.dialect == "postgresql":
-                _APPEND_AND_POINT_HEAD.rows(self.conn, entry)
-            else:
-                _APPEND.rows(self.conn, entry)
-                _POINT_HEAD.rows(self.conn, entry)
+            calls.append((_APPEND, entry))
+            if self._group is None:
+                calls.append((_POINT_HEAD, entry))
             prev = digest
         if self._group is not None:
             self._group.journal_advanced(seq, prev)
+        return calls
+
+
+def _call(change: Change | Read) -> tuple[Prepared, Mapping[str, Any]]:
+    if isinstance(change, Read) or change.statement is not None:
+        assert change.statement is not None
+        return change.statement, change.params
+    return _deleting(change.table), change.params
 
 
 def read_one(conn: Connection, table: Table, where: ColumnElement[bool]) -> RowMapping | None:

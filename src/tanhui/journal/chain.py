@@ -17,7 +17,10 @@ def canonical_value(value: Any) -> Any:
     if isinstance(value, datetime):
         if value.tzinfo is None:  # SQLite returns naive values; everything is stored in UTC
             value = value.replace(tzinfo=UTC)
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        value = value.astimezone(UTC)
+        if value.year >= 1000:  # isoformat spells these as strftime does, several times faster
+            return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, bool | int | str) or value is None:
@@ -50,6 +53,17 @@ def entry_hash(*, seq: int, at: str, kind: str, actor: str, payload: str, prev_h
         {"seq": seq, "at": at, "kind": kind, "actor": actor, "payload": payload, "prev_hash": prev_hash}
     )
     return hashlib.sha256(body).hexdigest()
+
+
+def entry_parts(*, kind: str, actor: str, payload: str) -> tuple[bytes, bytes]:
+    """An entry's canonical JSON around its time and its link: ``entry_hash`` is the SHA-256 of
+    ``before_at + at + after_at + prev_hash + '","seq":' + seq + '}'`` (UTF-8), the keys in sorted order.
+
+    For the database to hash an entry where it takes the journal head (PostgreSQL's ``tanhui_journal_append``):
+    only the time, the sequence and the previous hash, all plain ASCII, are filled in there.
+    """
+    return (b'{"actor":' + journal_json(actor) + b',"at":"',
+            b'","kind":' + journal_json(kind) + b',"payload":' + journal_json(payload) + b',"prev_hash":"')
 
 
 def secret_digest(value: str) -> str:

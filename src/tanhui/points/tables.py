@@ -4,7 +4,7 @@ The database keeps the invariants: a (source, event id) is recorded once (``uq_b
 a balance and every lot's remainder are never negative (CHECKs); entries, events, redemptions and packages
 are append-only (triggers in the migration); a lot expires or is reversed at most once (unique kind + lot);
 an event is packaged into at most one project's monitoring data (``packaged_events`` keyed by the event),
-and its row is deleted, freeing it, only once that package's report is rejected (a trigger, revision 0012).
+and its row is deleted, freeing it, only once that package's report is rejected (a trigger, revision 0011).
 Quantities are integers: gCO2e, fen, and thousandths of a trip, a km (metres) or a kWh (Wh).
 """
 

@@ -47,7 +47,7 @@ from tanhui.registry.tables import (
     retirements,
 )
 from tanhui.types import MAX_QUANTITY, utcnow
-from tanhui.unit_of_work import Change, UnitOfWork, deleting, inserting, read_one
+from tanhui.unit_of_work import Change, Read, UnitOfWork, deleting, inserting, read_one
 
 _METHODOLOGY = re.compile(r"^[A-Z0-9][A-Z0-9._-]{1,39}$")
 _REGION = re.compile(rf"^{serial_format.REGION_PATTERN}$")
@@ -241,22 +241,24 @@ def _block(row: RowMapping) -> Block:
                  row["pledge_id"])
 
 
-def change_balances(tx: UnitOfWork, deltas: dict[int, tuple[int, int]]) -> dict[int, RowMapping]:
+def change_balances(tx: UnitOfWork, deltas: dict[int, tuple[int, int]], *,
+                    then: Sequence[Change | Read] = ()) -> tuple[dict[int, RowMapping], list[list[RowMapping]]]:
     """Add (available, pledged) deltas to accounts in ascending id order, refusing to go below zero.
 
     This is the ledger's lock: on PostgreSQL each guarded UPDATE takes the account's row lock, always in
     the same order, so concurrent acts serialise per account and never deadlock (invariant 5).
-    Returns the accounts as the updates left them.
+    Returns the accounts as the updates left them, and the rows of the statements ``then`` (sent after
+    the updates, in the same round trip on PostgreSQL, so they run under the locks just taken).
     """
     order = sorted(deltas)
     # Sent together (one round trip on PostgreSQL), run in this order; a refused one is rolled back with
-    # the act, so the updates after it do no harm.
-    updated = tx.apply([Change(accounts, _BALANCE, {
+    # the act, so the statements after it do no harm.
+    updated = tx.apply([*(Change(accounts, _BALANCE, {
         "b_id": account_id, "b_available": deltas[account_id][0], "b_pledged": deltas[account_id][1],
         "b_min_available": max(0, -deltas[account_id][0]), "b_min_pledged": max(0, -deltas[account_id][1]),
-    }) for account_id in order])
+    }) for account_id in order), *then])
     changed = {}
-    for account_id, rows in zip(order, updated, strict=True):
+    for account_id, rows in zip(order, updated, strict=False):
         d_available, d_pledged = deltas[account_id]
         if rows:
             changed[account_id] = rows[0]
@@ -269,12 +271,18 @@ def change_balances(tx: UnitOfWork, deltas: dict[int, tuple[int, int]]) -> dict[
                 )
             raise InsufficientHoldings(f"account {account_id} has {current['pledged']} pledged units; "
                                        f"{-d_pledged} were asked for")
-    return changed
+    return changed, updated[len(order):]
 
 
-def _available_blocks(conn: Connection, account_id: int) -> Iterator[Block]:
+def _first_page(account_id: int) -> Read:
+    """The read of an account's first page of available blocks, to send ahead with its balance update."""
+    return Read(_AVAILABLE, {"account": account_id})
+
+
+def _available_blocks(conn: Connection, account_id: int, first_page: list[RowMapping] | None = None) -> Iterator[Block]:
     """The account's available blocks in the stated order: first issued, first out (issuance, then serial)."""
-    rows, page = _AVAILABLE.rows(conn, {"account": account_id}), _FIRST_PAGE
+    rows = _AVAILABLE.rows(conn, {"account": account_id}) if first_page is None else first_page
+    page = _FIRST_PAGE
     while True:
         for row in rows:
             yield _block(row)
@@ -316,34 +324,55 @@ def _asked(conn: Connection, quantity: int | None, serial_range: str | None) -> 
     return _Asked(check_quantity(quantity))
 
 
-def _takes(tx: UnitOfWork, account_id: int, asked: _Asked) -> list[Take]:
+def _takes(tx: UnitOfWork, account_id: int, asked: _Asked, first_page: list[RowMapping] | None = None) -> list[Take]:
     """The available units of one account that an act touches, by quantity or by its serial range."""
     if asked.span is not None:
         issuance_id, first, last = asked.span
         return cover_range(_range_blocks(tx.conn, issuance_id, first, last), first, last, account_id=account_id)
-    return take_quantity(_available_blocks(tx.conn, account_id), asked.count)
+    return take_quantity(_available_blocks(tx.conn, account_id, first_page), asked.count)
 
 
-def _apply(tx: UnitOfWork, act_id: int, takes: Sequence[Take], *, to_account_id: int | None = None,
-           to_state: str, pledge_id: int | None = None) -> tuple[list[RowMapping], list[str]]:
-    """Move each take to ``to_account_id`` (default: where it is) in ``to_state``, splitting blocks exactly."""
+def _apply(tx: UnitOfWork, act: RowMapping | Change, takes: Sequence[Take], *, to_account_id: int | None = None,
+           to_state: str, pledge_id: int | None = None) -> tuple[RowMapping, list[RowMapping], list[str]]:
+    """Move each take to ``to_account_id`` (default: where it is) in ``to_state``, splitting blocks exactly.
+
+    ``act``: the act's row, or the insert that records it, sent with the issuances' locks; returns the
+    act's row, the movements and the serial ranges moved.
+    """
     moved = []
-    issued = _lock_issuances(tx, {take.block.issuance_id for take in takes})
-    for take in takes:
+    merging = [to_state == State.AVAILABLE and take.block.state == State.AVAILABLE
+               and to_account_id not in (None, take.block.account_id) for take in takes]
+    # The first take's neighbours are read with the locks (one round trip on PostgreSQL); a later take's
+    # only after the writes before it, which may have grown them.
+    first_beside = _beside(takes[0]) if merging and merging[0] else None
+    beside = [first_beside] if first_beside is not None else []
+    recording = [act] if isinstance(act, Change) else []
+    results = tx.apply([*recording, *_lock_issuances(tx, {take.block.issuance_id for take in takes}), *beside])
+    if recording:
+        act = results[0][0]
+        tx.note(act_id=act["id"])
+    assert not isinstance(act, Change)
+    issued = {rows[0]["id"]: rows[0] for rows in results[len(recording):len(results) - len(beside)]}
+    neighbours = results[-1] if beside else None
+    for take, merges in zip(takes, merging, strict=True):
         block = take.block
         issued_last = issued[block.issuance_id]["quantity"]
         destination = block.account_id if to_account_id is None else to_account_id
         movement = inserting(movements, {
-            "act_id": act_id, "issuance_id": block.issuance_id, "first": take.first, "last": take.last,
+            "act_id": act["id"], "issuance_id": block.issuance_id, "first": take.first, "last": take.last,
             "from_account_id": block.account_id, "to_account_id": destination, "from_state": block.state,
             "to_state": to_state,
         })
-        if to_state == State.AVAILABLE and block.state == State.AVAILABLE and destination != block.account_id:
+        if merges:
             # Available units changing hands: merged into the receiver's blocks beside them, if any; if
             # there are none, split off, with nothing to merge.  Either way the writes go together.
-            changes = (_into_neighbours(tx, take, destination, issued_last)
+            if neighbours is None:
+                read = _beside(take)
+                neighbours = tx.apply([read])[0] if read is not None else []
+            changes = (_into_neighbours(take, destination, issued_last, neighbours)
                        or _split(take, issued_last, account_id=destination, state=to_state, pledge_id=None))
             moved.append(tx.apply([*changes, movement])[-1][0])
+            neighbours = None
             continue
         changes = _split(take, issued_last, account_id=destination, state=to_state, pledge_id=pledge_id)
         row = tx.apply(changes)[0][0]
@@ -351,7 +380,7 @@ def _apply(tx: UnitOfWork, act_id: int, takes: Sequence[Take], *, to_account_id:
             _coalesce(tx, row, issued_last)
         moved.append(tx.apply([movement])[0][0])
     serials = [serial_of(issued[i], first, last) for i, first, last in ranges(takes)]
-    return moved, serials
+    return act, moved, serials
 
 
 def _split(take: Take, issued_last: int, *, account_id: int, state: str, pledge_id: int | None) -> list[Change]:
@@ -369,25 +398,32 @@ def _split(take: Take, issued_last: int, *, account_id: int, state: str, pledge_
     return changes
 
 
-def _into_neighbours(tx: UnitOfWork, take: Take, destination: int, issued_last: int) -> list[Change]:
+def _beside(take: Take) -> Read | None:
+    """The read of the blocks that could lie beside a take, or None when none can.
+
+    Only where the take reaches its block's edge: inside the block the neighbour is the block itself (its
+    remainder stays with the sender).  Before unit 1 there is nothing; past the issuance's last unit the
+    read finds nothing (the block's row knows that unit, the take does not).
+    """
+    block = take.block
+    before = take.first - 1 if take.first == block.first and take.first > 1 else None
+    after = take.last + 1 if take.last == block.last else None
+    if before is None and after is None:
+        return None
+    return Read(_NEIGHBOURS, {"issuance": block.issuance_id, "before": before, "after": after})
+
+
+def _into_neighbours(take: Take, destination: int, issued_last: int, neighbours: Sequence[RowMapping]) -> list[Change]:
     """The writes that move available units straight into the destination's available blocks beside them.
 
     The result is what ``_split`` and ``_coalesce`` leave, in fewer writes: the block taken from keeps
     its row for its remainder (or is deleted when taken whole), and the destination's neighbour grows
     over the units.  Each statement leaves the blocks disjoint (the block shrinks, or a row goes, before
     the neighbour grows); the neighbour keys are checked at commit as always.  Empty when no neighbour
-    of the destination's is there: the units, once split off, have nothing to merge with.
+    (of those ``_beside`` read) is the destination's: the units, once split off, have nothing to merge with.
     """
     block = take.block
-    # Only the sides where the take reaches its block's edge can touch another block; inside the block
-    # the neighbour is the block itself (its remainder stays with the sender).
-    before = take.first - 1 if take.first == block.first and take.first > 1 else None
-    after = take.last + 1 if take.last == block.last and take.last < issued_last else None
-    if before is None and after is None:
-        return []
-    beside = [row for row in _NEIGHBOURS.rows(tx.conn, {"issuance": block.issuance_id, "before": before,
-                                                        "after": after})
-              if row["account_id"] == destination and row["state"] == State.AVAILABLE]
+    beside = [row for row in neighbours if row["account_id"] == destination and row["state"] == State.AVAILABLE]
     if not beside:
         return []
     remainders = take.remainders()
@@ -425,8 +461,8 @@ def _coalesce(tx: UnitOfWork, row: RowMapping, issued_last: int) -> None:
                  pledge_id=None)
 
 
-def _lock_issuances(tx: UnitOfWork, issuance_ids: set[int]) -> dict[int, RowMapping]:
-    """The issuances whose blocks an act is about to split, locked in ascending id order on PostgreSQL.
+def _lock_issuances(tx: UnitOfWork, issuance_ids: set[int]) -> list[Read]:
+    """The reads of the issuances whose blocks an act is about to split, locked in ascending id order on PostgreSQL.
 
     A split changes the unit keys that the neighbouring blocks, often other accounts' blocks, refer to, and
     those references are checked at commit.  Two acts splitting neighbours under disjoint account locks
@@ -435,19 +471,21 @@ def _lock_issuances(tx: UnitOfWork, issuance_ids: set[int]) -> dict[int, RowMapp
     and movements make on the issuance free, and the lock comes after every account lock (the fixed order).
     """
     query = _LOCK_ISSUANCE if tx.dialect == "postgresql" else _READ_ISSUANCE
-    issued = {}
-    # One at a time, in ascending id order: a prepared statement takes a fixed number of parameters.
-    for issuance_id in sorted(issuance_ids):
-        for row in query.rows(tx.conn, {"id": issuance_id}):
-            issued[row["id"]] = row
-    return issued
+    # One statement each, in ascending id order: a prepared statement takes a fixed number of parameters.
+    return [Read(query, {"id": issuance_id}) for issuance_id in sorted(issuance_ids)]
+
+
+def _recording(principal: Principal, kind: str, *, account_id: int | None, quantity: int,
+               to_account_id: int | None = None, reason: str | None = None) -> Change:
+    """The insert of an act's row."""
+    return inserting(acts, {"kind": kind, "account_id": account_id, "to_account_id": to_account_id,
+                            "quantity": quantity, "reason": reason, "actor": principal.actor, "created_at": utcnow()})
 
 
 def _record_act(tx: UnitOfWork, principal: Principal, kind: str, *, account_id: int | None,
                 quantity: int, to_account_id: int | None = None, reason: str | None = None) -> RowMapping:
-    act = tx.insert(acts, {"kind": kind, "account_id": account_id, "to_account_id": to_account_id,
-                           "quantity": quantity, "reason": reason, "actor": principal.actor,
-                           "created_at": utcnow()})
+    act = tx.apply([_recording(principal, kind, account_id=account_id, quantity=quantity,
+                               to_account_id=to_account_id, reason=reason)])[0][0]
     tx.note(act_id=act["id"])
     return act
 
@@ -508,15 +546,17 @@ def transfer(tx: UnitOfWork, principal: Principal, *, from_account_id: int, to_a
         asked = _asked(tx.conn, quantity, serial_range)
         count = asked.count
         tx.entry("transfer", from_account_id=from_account_id, to_account_id=to_account_id, quantity=count)
-        changed = change_balances(tx, {from_account_id: (-count, 0), to_account_id: (count, 0)})
+        # By quantity, the sender's first blocks are read with the balance updates, under their locks.
+        changed, pages = change_balances(tx, {from_account_id: (-count, 0), to_account_id: (count, 0)},
+                                         then=[_first_page(from_account_id)] if asked.span is None else [])
     except TanhuiError:
         _check_sender(principal, get_account(tx.conn, from_account_id))
         raise
     _check_sender(principal, changed[from_account_id])
-    takes = _takes(tx, from_account_id, asked)
-    act = _record_act(tx, principal, "transfer", account_id=from_account_id, to_account_id=to_account_id,
-                      quantity=count)
-    moved, serials = _apply(tx, act["id"], takes, to_account_id=to_account_id, to_state=State.AVAILABLE)
+    takes = _takes(tx, from_account_id, asked, pages[0] if pages else None)
+    act, moved, serials = _apply(
+        tx, _recording(principal, "transfer", account_id=from_account_id, to_account_id=to_account_id,
+                       quantity=count), takes, to_account_id=to_account_id, to_state=State.AVAILABLE)
     return ActResult(act, serials, moved)
 
 
@@ -550,7 +590,7 @@ def retire(tx: UnitOfWork, principal: Principal, *, account_id: int, beneficiary
     act = _record_act(tx, principal, "retirement", account_id=account_id, quantity=count)
     detail = tx.insert(retirements, {"act_id": act["id"], "beneficiary": beneficiary_text, "purpose": purpose_text,
                                      "period_start": period_start, "period_end": period_end, "note": note_text})
-    moved, serials = _apply(tx, act["id"], takes, to_state=State.RETIRED)
+    _, moved, serials = _apply(tx, act, takes, to_state=State.RETIRED)
     return ActResult(act, serials, moved, detail=detail)
 
 
@@ -576,7 +616,7 @@ def cancel(tx: UnitOfWork, principal: Principal, *, account_id: int, purpose: st
     takes = _takes(tx, account_id, asked)
     act = _record_act(tx, principal, "cancellation", account_id=account_id, quantity=count, reason=reason_text)
     detail = tx.insert(cancellations, {"act_id": act["id"], "purpose": purpose, "compliance_year": compliance_year})
-    moved, serials = _apply(tx, act["id"], takes, to_state=State.CANCELLED)
+    _, moved, serials = _apply(tx, act, takes, to_state=State.CANCELLED)
     return ActResult(act, serials, moved, detail=detail)
 
 
@@ -600,7 +640,7 @@ def pledge(tx: UnitOfWork, principal: Principal, *, account_id: int, bank_organi
                                  "bank_organization_id": bank_organization_id, "quantity": count,
                                  "status": "active", "release_act_id": None, "note": note_text})
     tx.note(pledge_id=detail["id"])
-    moved, serials = _apply(tx, act["id"], takes, to_state=State.PLEDGED, pledge_id=detail["id"])
+    _, moved, serials = _apply(tx, act, takes, to_state=State.PLEDGED, pledge_id=detail["id"])
     return ActResult(act, serials, moved, detail=detail)
 
 
@@ -621,7 +661,7 @@ def release(tx: UnitOfWork, principal: Principal, *, pledge_id: int) -> ActResul
                            .order_by(blocks.c.issuance_id, blocks.c.first)).mappings().all()
     takes = [Take(b, b.first, b.last) for b in map(_block, rows)]
     act = _record_act(tx, principal, "release", account_id=lien["account_id"], quantity=lien["quantity"])
-    moved, serials = _apply(tx, act["id"], takes, to_state=State.AVAILABLE)
+    _, moved, serials = _apply(tx, act, takes, to_state=State.AVAILABLE)
     detail = tx.update(pledges, pledges.c.id == pledge_id, {"status": "released", "release_act_id": act["id"]})[0]
     return ActResult(act, serials, moved, detail=detail)
 
@@ -662,7 +702,7 @@ def revoke(tx: UnitOfWork, principal: Principal, *, reason: str, serial_range: s
     holders_touched = {t.block.account_id for t in takes}
     act = _record_act(tx, principal, "revocation", quantity=total(takes), reason=reason_text,
                       account_id=holders_touched.pop() if len(holders_touched) == 1 else None)
-    moved, serials = _apply(tx, act["id"], takes, to_state=State.REVOKED)
+    _, moved, serials = _apply(tx, act, takes, to_state=State.REVOKED)
     return ActResult(act, serials, moved)
 
 

@@ -74,8 +74,10 @@ acts = Table(
     "acts", metadata,
     Column("id", Id, primary_key=True),
     Column("kind", String(20), nullable=False),
-    Column("account_id", Id, ForeignKey("accounts.id"), index=True),
-    Column("to_account_id", Id, ForeignKey("accounts.id"), index=True),
+    # Not indexed: nothing looks acts up by account (statements read movements, which are), and accounts
+    # are never deleted, so the keys need no index either; each index would be one more page every act writes.
+    Column("account_id", Id, ForeignKey("accounts.id")),
+    Column("to_account_id", Id, ForeignKey("accounts.id")),
     Column("quantity", BigInteger, nullable=False),
     Column("reason", Text),
     Column("actor", String(80), nullable=False),

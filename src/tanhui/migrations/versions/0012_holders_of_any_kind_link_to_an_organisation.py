@@ -1,7 +1,7 @@
 """Carbon holders of any kind link to a registry organisation; credit reports and consents name registered holders
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-02 04:23:52.876100
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 from tanhui.migrations.guards import row_guards
 
-revision = "0013"
-down_revision = "0012"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
