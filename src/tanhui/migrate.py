@@ -36,12 +36,12 @@ def _migrate(engine: Engine, step: Callable[[Config, str], None], revision: str)
     config = alembic_config(engine)
     sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as conn:
-        driver = conn.connection.driver_connection
-        if sqlite:
+        driver = conn.connection.driver_connection if sqlite else None
+        if driver is not None:
             # SQLite changes a table's constraints by rebuilding it; dropping the old copy of a table other rows
             # refer to fails while foreign keys are enforced.  Its documented procedure: enforcement off (only
             # possible outside a transaction), rebuild, check every key, commit, enforcement on again.
-            driver.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+            driver.execute("PRAGMA foreign_keys=OFF")
         try:
             with conn.begin():
                 config.attributes["connection"] = conn
@@ -50,8 +50,8 @@ def _migrate(engine: Engine, step: Callable[[Config, str], None], revision: str)
                     raise ForeignKeysBroken(f"migrating to {revision} would leave {len(broken)} row(s) with a "
                                             f"foreign key pointing nowhere, e.g. {tuple(broken[0])}")
         finally:
-            if sqlite:
-                driver.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
+            if driver is not None:
+                driver.execute("PRAGMA foreign_keys=ON")
 
 
 def current_revision(engine: Engine) -> str | None:

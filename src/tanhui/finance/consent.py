@@ -44,7 +44,7 @@ def _require_for_holder(conn: Connection, principal: Principal, holder_id: int, 
     organization = holder_organization(conn, holder_id, lock=True)
     if organization is None:
         raise InvalidRequest(f"holder {holder_id} is linked to no registry organisation, so none can consent for it "
-                             "(the bureau links one: tanhui accounts link)")
+                             "(the bureau links one: tanhui accounts link-organization)")
     if principal.is_operator:
         principal.require_write()
     else:

@@ -137,11 +137,6 @@ def bearer_principal(username: str, rows: Sequence[RowMapping]) -> Principal:
     return Principal(f"user:{row['username']}", row["id"], row["kind"], row["role"], row["region"])
 
 
-def principal_for_username(conn: Connection, username: str) -> Principal:
-    """The principal of an active user, read afresh; NotAuthenticated for an unknown or deactivated one."""
-    return bearer_principal(username, _BEARER.rows(conn, {"username": username}))
-
-
 def principal_for_user(conn: Connection, user: RowMapping) -> Principal:
     org = read_one(conn, organizations, organizations.c.id == user["organization_id"])
     assert org is not None  # foreign key

@@ -70,15 +70,6 @@ class Thresholds:
     capacity_tolerance: float
 
 
-def run_lengths(condition: np.ndarray) -> np.ndarray:
-    """For each True element, the length of the run of consecutive Trues it belongs to; 0 for False."""
-    edges = np.diff(np.concatenate(([0], condition.view(np.int8), [0])))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    lengths = np.zeros(len(condition), dtype=np.int64)
-    lengths[condition] = np.repeat(ends - starts, ends - starts)
-    return lengths
-
-
 @njit(cache=True, nogil=True)
 def _median5(a: float, b: float, c: float, d: float, e: float) -> float:
     # Of a, b, c, d the smallest and the largest cannot be the median of the five; the median of the other two
