@@ -7,6 +7,8 @@ import os
 import sqlite3
 import threading
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import MetaData, event
@@ -14,6 +16,8 @@ from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool, QueuePool
+
+from tanhui.wal_checkpoint import Checkpointer
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -34,6 +38,8 @@ _TURN = "tanhui_writer_queue"
 _holding = threading.local()
 # Engines on a SQLite file, whose writers in one process commit in groups (see ``tanhui.group_commit``).
 _grouped: weakref.WeakSet[Engine] = weakref.WeakSet()
+# Each SQLite file engine's checkpointer (see ``tanhui.wal_checkpoint``).
+engine_checkpointers: weakref.WeakKeyDictionary[Engine, Checkpointer] = weakref.WeakKeyDictionary()
 
 
 def create_engine(url: str, *, busy_timeout_ms: int = 60_000, pool_size: int = 10, **kwargs: Any) -> Engine:
@@ -56,8 +62,11 @@ def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
         **({} if memory else {"pool_size": 8, "max_overflow": 64}),
     )
 
+    checkpointer = None
     if queue is not None:
+        assert database is not None
         _grouped.add(engine)
+        checkpointer = _checkpointer(engine, database, queue)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, record: Any) -> None:
@@ -67,6 +76,8 @@ def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable in WAL mode except on power loss mid-checkpoint
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        if checkpointer is not None:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")  # the engine's checkpointer thread does it
         cursor.close()
         if queue is not None:
             record.info[_TURN] = os.open(queue, os.O_RDWR | os.O_CREAT, 0o600)
@@ -88,6 +99,30 @@ def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
             raise DBAPIError.instance(statement, None, error, sqlite3.Error, dialect=conn.dialect) from error
 
     return engine
+
+
+def _checkpointer(engine: Engine, database: str, queue: str) -> Checkpointer:
+    """A checkpointer for the file's log, told of every commit the engine makes; it queues as writers do."""
+
+    def connect() -> sqlite3.Connection:
+        connection = sqlite3.connect(database, timeout=1.0, isolation_level=None, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode=WAL")
+        return connection
+
+    @contextmanager
+    def turn() -> Iterator[None]:
+        descriptor = os.open(queue, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(descriptor)  # and with it the lock
+
+    checkpointer = Checkpointer(connect, turn)
+    event.listen(engine, "commit", lambda _conn: checkpointer.committed())
+    event.listen(engine, "engine_disposed", lambda _engine: checkpointer.stop())
+    engine_checkpointers[engine] = checkpointer
+    return checkpointer
 
 
 def take_turn(conn: Connection) -> int | None:
