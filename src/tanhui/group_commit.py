@@ -26,7 +26,7 @@ import threading
 import weakref
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from tanhui.db import WRITE, groups_writers, lock_turn, unlock_turn
@@ -75,6 +75,10 @@ class WriterGroup:
         self._in_savepoint = False  # whether the running act has a savepoint of its own
         self._act_head: tuple[int, str] | None = None  # the head after the running act's entries
         self.commits = 0  # COMMITs made, for tests and benchmarks to see how acts were grouped
+        # The last group's connection, kept for the next: checking one out and back in costs as much as an act's
+        # writes.  Only the thread holding ``_connection`` touches it; the engine's disposal closes it.
+        self._spare: Connection | None = None
+        event.listen(engine, "engine_disposed", lambda _engine: self._drop_spare())
 
     @property
     def queued(self) -> int:
@@ -169,7 +173,9 @@ class WriterGroup:
                 raise batch.error
 
     def _open(self) -> _Batch:
-        conn = self._engine.connect().execution_options(**{WRITE: True})
+        conn, self._spare = self._spare, None
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._engine.connect().execution_options(**{WRITE: True})
         try:
             turn = lock_turn(conn)
             try:
@@ -204,7 +210,10 @@ class WriterGroup:
             try:
                 if batch.turn is not None:
                     unlock_turn(batch.turn)
-                batch.conn.close()
+                if batch.error is None and self._spare is None:
+                    self._spare = batch.conn
+                else:
+                    batch.conn.close()
             finally:
                 batch.done.set()
 
@@ -217,6 +226,12 @@ class WriterGroup:
         if not _WRITE_HEAD.rows(batch.conn, {"read_seq": batch.stored_head[0], "new_seq": seq, "new_hash": digest}):
             raise HeadMoved(f"the journal head moved from seq {batch.stored_head[0]} while a group of writers "
                             "held the write lock; nothing of the group was committed")
+
+    def _drop_spare(self) -> None:
+        with self._connection:  # not while an act runs on it
+            conn, self._spare = self._spare, None
+        if conn is not None:
+            conn.close()
 
     def _raw(self, sql: str) -> None:
         assert self._batch is not None

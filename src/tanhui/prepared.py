@@ -50,7 +50,7 @@ class Prepared:
     def rows(self, conn: Connection, params: Mapping[str, Any] | None = None) -> list[RowMapping]:
         """Run the statement in ``conn``'s transaction; the rows it returns (empty for no RETURNING)."""
         compiled, arguments = self._bind(conn, params)
-        cursor = _cursor(conn)
+        cursor = shared_cursor(conn)
         try:
             cursor.execute(compiled.sql, arguments)
             # Not cursor.description: psycopg builds an object per column for it on every call.
@@ -154,7 +154,7 @@ def _mapped(compiled: _Compiled, fetched: Sequence[Any]) -> list[RowMapping]:
     return [compiled.make_row(row)._mapping for row in fetched]
 
 
-def _cursor(conn: Connection) -> Any:
+def shared_cursor(conn: Connection) -> Any:
     """The connection's shared DBAPI cursor: creating one per statement costs as much as running it on SQLite."""
     cursor = conn.info.get(_CURSOR)
     if cursor is None:

@@ -238,6 +238,14 @@ class UnitOfWork:
                 self._remember(change.table, row)
         return results
 
+    def record(self, table: Table, key: str, image: dict[str, Any] | None) -> None:
+        """Record a row's journal image (None: deleted) for a write made on the driver's cursor directly.
+
+        For hot paths that build images from the values they wrote (``registry.sqlite_transfer``); the image
+        must be what ``row_image`` makes of the row as stored, which their tests check.
+        """
+        self._current().rows.setdefault(_named(table), {})[key] = image
+
     def _current(self) -> _Entry:
         if not self._entries:
             raise RuntimeError("a ledger write must belong to a journal entry: call entry() first")

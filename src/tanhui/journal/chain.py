@@ -15,11 +15,10 @@ GENESIS = "0" * 64
 def canonical_value(value: Any) -> Any:
     """A JSON-ready form of a database value that both SQLite and PostgreSQL round-trip identically."""
     if isinstance(value, datetime):
-        if value.tzinfo is None:  # SQLite returns naive values; everything is stored in UTC
-            value = value.replace(tzinfo=UTC)
-        value = value.astimezone(UTC)
+        if value.tzinfo is not None:  # SQLite returns naive values; everything is stored in UTC
+            value = value.astimezone(UTC).replace(tzinfo=None)
         if value.year >= 1000:  # isoformat spells these as strftime does, several times faster
-            return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+            return value.isoformat(timespec="microseconds") + "Z"
         return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     if isinstance(value, date):
         return value.isoformat()

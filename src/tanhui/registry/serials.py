@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 FORMAT_VERSION = 1
 REGISTRY_PATTERN = r"[A-Z]{2,8}"
 REGION_PATTERN = r"[A-Z][A-Z0-9]{1,11}"
 CREDIT_TYPE_PATTERN = r"[A-Z][A-Z0-9]{1,9}"
 _NUMBER = r"[1-9][0-9]{0,14}"
+_LARGEST = 10**15 - 1  # the largest unit number _NUMBER admits
 
 _HEAD = re.compile(rf"^(?P<registry>{REGISTRY_PATTERN})(?P<version>[0-9]+)\.")
 _V1 = re.compile(
@@ -86,11 +88,18 @@ def format_serial(
     issuance_id: int, first: int, last: int,
 ) -> str:
     """The canonical serial of a block; validates every part so no malformed serial is ever printed."""
-    serial = Serial(registry, region, credit_type, project_id, vintage, issuance_id, first, last)
-    text = str(serial)
-    if parse_serial(text) != serial:  # pragma: no cover - guards against a part that breaks the grammar
+    if not (isinstance(first, int) and isinstance(last, int) and 1 <= first <= last <= _LARGEST):
+        raise SerialError(f"cannot form a serial of units {first!r}-{last!r}")
+    return f"{_prefix(registry, region, credit_type, project_id, vintage, issuance_id)}.{first}-{last}"
+
+
+@lru_cache(maxsize=4096)
+def _prefix(registry: str, region: str, credit_type: str, project_id: int, vintage: int, issuance_id: int) -> str:
+    """An issuance's serial prefix, checked once against the grammar (every act prints its blocks' serials)."""
+    serial = Serial(registry, region, credit_type, project_id, vintage, issuance_id, 1, 1)
+    if parse_serial(str(serial)) != serial:  # pragma: no cover - guards against a part that breaks the grammar
         raise SerialError(f"cannot form a serial from {serial!r}")
-    return text
+    return serial.prefix
 
 
 def parse_serial(text: str) -> Serial:
