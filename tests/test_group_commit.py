@@ -202,3 +202,29 @@ def test_a_failing_first_act_leaves_the_writers_queued_behind_it_unharmed(world:
     assert balance(world.engine, world.owner_second) == (100, 0)
     assert invariant_problems(world.engine) == []
     assert verify(world.engine).ok
+
+
+def test_one_connection_serves_group_after_group_and_many_threads_share_it_safely(world: World) -> None:
+    world.issue(10_000)
+    group = _group(world)
+    for _ in range(3):
+        world.act(world.owner, "transfer", from_account_id=world.owner_account, to_account_id=world.buyer_account,
+                  quantity=1)
+    kept = group._spare
+    assert kept is not None and not kept.closed
+    world.act(world.owner, "transfer", from_account_id=world.owner_account, to_account_id=world.buyer_account,
+              quantity=1)
+    assert group._spare is kept  # the next group ran on it, and the act's unit of work left it open
+
+    # Threads whose groups follow one another on the kept connection: none may close it under another.
+    outcomes: dict[str, Any] = {}
+    threads = [_in_thread(outcomes, f"t{number}", lambda: [
+        world.act(world.owner, "transfer", from_account_id=world.owner_account, to_account_id=world.buyer_account,
+                  quantity=1) for _ in range(40)]) for number in range(4)]
+    for thread in threads:
+        thread.join()
+    assert not [outcome for outcome in outcomes.values() if isinstance(outcome, BaseException)]
+    assert balance(world.engine, world.buyer_account) == (4 + 160, 0)
+    assert verify(world.engine).ok and invariant_problems(world.engine) == []
+    world.engine.dispose()
+    assert group._spare is None and kept.closed

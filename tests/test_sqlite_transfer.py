@@ -41,7 +41,8 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
 def _script(world: World, steps: int) -> list[dict[str, Any]]:
     """Transfers among three accounts of two organisations, from a few units to several hundred (several blocks)."""
     rng = random.Random(7)
-    holders = [(world.owner, world.owner_account), (world.owner, world.owner_second), (world.buyer, world.buyer_account)]
+    holders = [(world.owner, world.owner_account), (world.owner, world.owner_second),
+               (world.buyer, world.buyer_account)]
     script = []
     for _ in range(steps):
         (principal, source), (_, destination) = rng.sample(holders, 2)

@@ -149,12 +149,13 @@ class UnitOfWork:
         self._turn: int | None = None
         # On a SQLite file, writers of this process share a transaction (see ``tanhui.group_commit``).
         self._group: WriterGroup | None = None
+        self._in_group = False  # the connection is the group's: it is not this unit's to close
 
     def __enter__(self) -> Self:
         group = group_of(self.engine) if self.writes else None
         if group is not None and not group.held_here():
             self.conn = group.join()
-            self._group = group
+            self._group, self._in_group = group, True
             return self
         self.conn = self.engine.connect().execution_options(**{WRITE: self.writes})
         try:
@@ -168,8 +169,9 @@ class UnitOfWork:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if self._group is not None:
-            self._leave_group(committed=False, failed=exc is not None)
+        if self._in_group:
+            if self._group is not None:  # not yet committed
+                self._leave_group(committed=False, failed=exc is not None)
             return
         try:
             if not self._committed:
