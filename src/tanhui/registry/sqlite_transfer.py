@@ -43,8 +43,10 @@ _MOVEMENT_COLUMNS = _columns(movements)
 _ACT_COLUMNS = _columns(acts)
 _SELECT_BLOCKS = f"SELECT {', '.join(_BLOCK_COLUMNS)} FROM blocks"
 _ACCOUNTS = f"SELECT {', '.join(_ACCOUNT_COLUMNS)} FROM accounts WHERE id IN (?, ?)"
-_BALANCE = (f"UPDATE accounts SET available = available + ? WHERE id = ? AND available >= ? "
-            f"RETURNING {', '.join(_ACCOUNT_COLUMNS)}")
+# Both balances in one statement: the sender's guarded, as ledger.change_balances guards it.
+_BALANCES = ("UPDATE accounts SET available = available + CASE id WHEN ? THEN -? ELSE ? END "
+             "WHERE id IN (?, ?) AND available >= CASE id WHEN ? THEN ? ELSE 0 END "
+             f"RETURNING {', '.join(_ACCOUNT_COLUMNS)}")
 _AVAILABLE = (f"{_SELECT_BLOCKS} WHERE account_id = ? AND state = 'available' "
               "AND (issuance_id, first) > (?, ?) ORDER BY issuance_id, first LIMIT ?")
 _NEIGHBOURS = f"{_SELECT_BLOCKS} WHERE issuance_id = ? AND (last = ? OR first = ?)"
@@ -90,12 +92,12 @@ def transfer(tx: UnitOfWork, *, actor: str, from_account_id: int, to_account_id:
         return None
 
     tx.entry("transfer", from_account_id=from_account_id, to_account_id=to_account_id, quantity=quantity)
-    # Ascending id order, as ledger.change_balances (on SQLite the write lock is already held).
-    for account_id in sorted(found):
-        delta = -quantity if account_id == from_account_id else quantity
-        row = cursor.execute(_BALANCE, (delta, account_id, max(0, -delta))).fetchone()
-        assert row is not None, "the balance changed under the write lock"
-        tx.record(accounts, str(account_id), _image(dict(zip(_ACCOUNT_COLUMNS, row, strict=True))))
+    # On SQLite the write lock is already held: the order of the two updates does not matter.
+    updated = cursor.execute(_BALANCES, (from_account_id, quantity, quantity, from_account_id, to_account_id,
+                                         from_account_id, quantity)).fetchall()
+    assert len(updated) == 2, "a balance changed under the write lock"
+    for row in updated:
+        tx.record(accounts, str(row[0]), _image(dict(zip(_ACCOUNT_COLUMNS, row, strict=True))))
     issued: dict[int, int] = {}  # issuance id -> its last unit, which its block rows carry
     takes = take_quantity(_available_blocks(cursor, from_account_id, issued), quantity)
 
