@@ -95,7 +95,8 @@ def transfer(tx: UnitOfWork, *, actor: str, from_account_id: int, to_account_id:
     # On SQLite the write lock is already held: the order of the two updates does not matter.
     updated = cursor.execute(_BALANCES, (from_account_id, quantity, quantity, from_account_id, to_account_id,
                                          from_account_id, quantity)).fetchall()
-    assert len(updated) == 2, "a balance changed under the write lock"
+    if len(updated) != 2:  # the accounts were read under the write lock a moment ago
+        raise RuntimeError(f"a balance of accounts {from_account_id}, {to_account_id} changed under the write lock")
     for row in updated:
         tx.record(accounts, str(row[0]), _image(dict(zip(_ACCOUNT_COLUMNS, row, strict=True))))
     issued: dict[int, int] = {}  # issuance id -> its last unit, which its block rows carry
