@@ -1,4 +1,4 @@
-"""PostgreSQL's one-round-trip transfer (tanhui_transfer) against the Python path: the same outcomes, rows and journal."""
+"""PostgreSQL's one-round-trip transfer (tanhui_transfer) against the Python path: same outcomes, rows, journal."""
 
 from __future__ import annotations
 

@@ -27,12 +27,16 @@ from tanhui.unit_of_work import UnitOfWork
 # False sends every transfer down the Python path (the test comparing the two paths sets it).
 ENABLED = True
 
-_MOVEMENT = tuple(column.name for column in movements.columns)
+_MOVEMENT = tuple(str(c.name) for c in movements.columns)
+_ACT = tuple(str(c.name) for c in acts.columns)
 _SERIAL_PARTS = ("registry", "region", "credit_type", "project_id", "vintage")
-_RESULT = [column(f"r_{name}", BigInteger) for name in _MOVEMENT[:7]] + [
-    column("r_from_state", String), column("r_to_state", String), column("r_registry", String),
-    column("r_region", String), column("r_credit_type", String), column("r_project_id", BigInteger),
-    column("r_vintage", Integer), column("r_payload", Text)]
+# Each movement's columns (r_ and the column's name), its issuance's serial parts, the entry's payload.
+_RESULT = [column(f"r_{name}", type_) for name, type_ in (
+    ("id", BigInteger), ("act_id", BigInteger), ("issuance_id", BigInteger), ("first", BigInteger),
+    ("last", BigInteger), ("from_account_id", BigInteger), ("to_account_id", BigInteger), ("from_state", String),
+    ("to_state", String), ("registry", String), ("region", String), ("credit_type", String),
+    ("project_id", BigInteger), ("vintage", Integer), ("payload", Text),
+)]
 _CALL = func.tanhui_transfer(
     bindparam("from_account_id", type_=BigInteger), bindparam("to_account_id", type_=BigInteger),
     bindparam("quantity", type_=BigInteger), bindparam("actor", type_=String),
@@ -40,10 +44,6 @@ _CALL = func.tanhui_transfer(
     bindparam("region_free", type_=Boolean),
 ).table_valued(*_RESULT)
 _TRANSFER = Prepared(select(*_CALL.c))
-assert _MOVEMENT == ("id", "act_id", "issuance_id", "first", "last", "from_account_id", "to_account_id",
-                     "from_state", "to_state"), "tanhui_transfer returns the movements' columns in this order"
-
-_ACT = tuple(column.name for column in acts.columns)
 _make_act = result_tuple(_ACT)
 _make_movement = result_tuple(_MOVEMENT)
 _REFUSALS: dict[str, type[TanhuiError]] = {
@@ -61,7 +61,8 @@ def applies(tx: UnitOfWork, principal: Principal, from_account_id: int, to_accou
 
 def transfer(tx: UnitOfWork, principal: Principal, *, from_account_id: int, to_account_id: int, quantity: int,
              region_free: bool = False) -> tuple[RowMapping, list[str], list[RowMapping]] | None:
-    """The transfer's act row, serial ranges and movements (as ``ActResult`` takes them), its entry added to ``tx``; raises as ledger.transfer.
+    """The transfer's act row, serial ranges and movements (as ``ActResult`` takes them), its entry added to
+    ``tx``; raises what ledger.transfer raises.
 
     ``region_free``: only if the receiving account's organisation has no region, else nothing is done and
     None is returned (regions.transfers then applies the region's rules).
@@ -86,11 +87,11 @@ def transfer(tx: UnitOfWork, principal: Principal, *, from_account_id: int, to_a
         "id": first["r_act_id"], "kind": "transfer", "account_id": from_account_id, "to_account_id": to_account_id,
         "quantity": quantity, "reason": None, "actor": principal.actor, "created_at": created_at,
     }[name] for name in _ACT))._mapping
-    moved, parts = [], {}
+    moved: list[RowMapping] = []
+    parts: dict[int, dict[str, Any]] = {}
     for row in rows:
-        values = tuple(row.values())
-        moved.append(_make_movement(values[:9])._mapping)
-        parts[row["r_issuance_id"]] = dict(zip(_SERIAL_PARTS, values[9:14], strict=True))
+        moved.append(_make_movement(tuple(row[f"r_{name}"] for name in _MOVEMENT))._mapping)
+        parts[row["r_issuance_id"]] = {name: row[f"r_{name}"] for name in _SERIAL_PARTS}
     tx.entry_written("transfer", first["r_payload"])
     serials = [format_serial(**parts[issuance_id], issuance_id=issuance_id, first=start, last=end)
                for issuance_id, start, end in merge_spans((m["issuance_id"], m["first"], m["last"]) for m in moved)]
