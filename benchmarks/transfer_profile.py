@@ -1,6 +1,7 @@
 """One transfer end to end, alone: statements sent per transfer, time per transfer, and a cProfile of the loop.
 
-``python benchmarks/transfer_profile.py [--database sqlite|postgres] [--via service|http] [-n N] [--profile]``
+``python benchmarks/transfer_profile.py [--database sqlite|postgres] [--via service|http] [-n N] [--profile]
+[--python-path]``
 builds the benchmark's world (see ``ledger.py``) in a fresh database, then runs N transfers one after
 another in this process.  Statements are counted at the driver: every ``execute`` on a DBAPI cursor,
 whether SQLAlchemy or ``tanhui.prepared`` sent it, plus each COMMIT; on SQLite the statements that the
@@ -36,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from ledger import DEFAULT_POSTGRES_URL, Pair, Postgres, build_world
 from tanhui.db import create_engine
 from tanhui.migrate import upgrade
-from tanhui.registry import ledger
+from tanhui.registry import ledger, on_server
 from tanhui.unit_of_work import UnitOfWork
 
 
@@ -232,7 +233,10 @@ def main() -> None:
     parser.add_argument("--profile", choices=("cprofile", "py-spy"),
                         help="cProfile the loop's thread, or sample every thread with py-spy (needs it installed)")
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
+    parser.add_argument("--python-path", action="store_true",
+                        help="PostgreSQL: transfer by the Python path, not tanhui_transfer (for an A/B in one sitting)")
     args = parser.parse_args()
+    on_server.ENABLED = not args.python_path
     with tempfile.TemporaryDirectory() as directory, _database(args, Path(directory)) as url:
         engine = create_engine(url)
         upgrade(engine)

@@ -117,7 +117,8 @@ def together(conn: Connection, calls: Sequence[tuple[Prepared, Mapping[str, Any]
     failed statement, the transaction then can only be rolled back.  ``commit``: then commit ``conn``'s
     transaction, on PostgreSQL in the same round trip (a failed COMMIT raises as ``Connection.commit`` would).
     """
-    if conn.dialect.name != "postgresql" or len(calls) + commit < 2:
+    # One statement alone is worth a pipeline too when psycopg would send a BEGIN before it.
+    if conn.dialect.name != "postgresql" or (len(calls) + commit < 2 and not _begins(conn)):
         results = [statement.rows(conn, params) for statement, params in calls]
         if commit:
             conn.commit()
@@ -142,6 +143,14 @@ def together(conn: Connection, calls: Sequence[tuple[Prepared, Mapping[str, Any]
     if commit:
         conn.commit()  # SQLAlchemy's bookkeeping: the driver, already idle, sends nothing
     return results
+
+
+def _begins(conn: Connection) -> bool:
+    """Whether psycopg will begin a transaction before the next statement (it sends BEGIN on its own first)."""
+    from psycopg.pq import TransactionStatus  # here: SQLite needs no psycopg
+
+    driver: Any = conn.connection.dbapi_connection
+    return bool(driver.info.transaction_status == TransactionStatus.IDLE and not driver.autocommit)
 
 
 def _mapped(compiled: _Compiled, fetched: Sequence[Any]) -> list[RowMapping]:

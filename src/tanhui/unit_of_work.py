@@ -134,6 +134,8 @@ class _Entry:
     summary: dict[str, Any]
     # Table → primary key → after-image, or None for a row the entry deleted.
     rows: dict[str, dict[str, dict[str, Any] | None]] = field(default_factory=dict)
+    # The canonical JSON of summary and rows, when the database wrote the entry (``entry_written``).
+    payload: str | None = None
 
 
 class UnitOfWork:
@@ -198,6 +200,11 @@ class UnitOfWork:
         """Open a journal entry; the rows written from now on are recorded in it."""
         self._entries.append(_Entry(kind, {k: canonical_value(v) for k, v in summary.items()}))
 
+    def entry_written(self, kind: str, payload: str, /) -> None:
+        """Add an entry whose rows the database wrote, with its payload as ``journal_json`` would write it
+        (PostgreSQL's tanhui_transfer); it is closed: the rows written after it need an entry of their own."""
+        self._entries.append(_Entry(kind, {}, payload=payload))
+
     def note(self, **summary: Any) -> None:
         """Add facts to the current entry's summary (ids known only after an insert)."""
         self._current().summary.update({k: canonical_value(v) for k, v in summary.items()})
@@ -249,16 +256,24 @@ class UnitOfWork:
         self._current().rows.setdefault(_named(table), {})[key] = image
 
     def _current(self) -> _Entry:
-        if not self._entries:
+        if not self._entries or self._entries[-1].payload is not None:
             raise RuntimeError("a ledger write must belong to a journal entry: call entry() first")
         return self._entries[-1]
 
     def _remember(self, table: Table, row: RowMapping) -> None:
         self._current().rows.setdefault(_named(table), {})[row_key(table, row)] = row_image(table, row)
 
-    def commit(self) -> None:
-        """Append the journal entries (taking the head lock last) and commit."""
-        last = self._append_journal() if self._entries else []
+    def commit(self, *, first: Sequence[tuple[Prepared, Mapping[str, Any]]] = ()) -> None:
+        """Append the journal entries (taking the head lock last) and commit.
+
+        ``first``: statements to run before the journal's (on PostgreSQL in the COMMIT's round trip), such as
+        the idempotency key's row; if one fails, nothing is appended or committed and its error is raised.
+        """
+        if first and (self._group is not None or self.dialect != "postgresql"):
+            # SQLite: before the group's journal head moves on (a failure there would leave it ahead).
+            together(self.conn, first)
+            first = ()
+        last = [*first, *(self._append_journal() if self._entries else [])]
         if self._group is not None:
             together(self.conn, last)
             # Returns once the group's COMMIT made this act durable; raises if that COMMIT failed.
@@ -279,7 +294,7 @@ class UnitOfWork:
         """Chain the entries onto the journal head; the statements that append them, for ``commit`` to send."""
         # Everything that does not depend on the previous entry is done before the head is locked.
         payloads = [journal_json({"summary": item.summary, "rows": item.rows}).decode("utf-8")
-                    for item in self._entries]
+                    if item.payload is None else item.payload for item in self._entries]
         if self._group is None and self.dialect == "postgresql":
             calls: list[tuple[Prepared, Mapping[str, Any]]] = []
             for item, payload in zip(self._entries, payloads, strict=True):

@@ -81,11 +81,12 @@ def stored(conn: Connection, principal: str, key: str) -> RowMapping | None:
     return _STORED.first(conn, {"principal": principal, "key": key})
 
 
-def remember(conn: Connection, *, principal: str, key: str, request_hash: str, status_code: int,
-             response_body: str) -> None:
-    """Store a successful response under its key; raises IntegrityError if another request stored it first."""
-    _REMEMBER.rows(conn, {"principal": principal, "key": key, "request_hash": request_hash,
-                          "status_code": status_code, "response_body": response_body, "created_at": utcnow()})
+def remembering(*, principal: str, key: str, request_hash: str, status_code: int,
+                response_body: str) -> tuple[Prepared, dict[str, Any]]:
+    """The insert that stores a successful response under its key, for the write's commit to send first
+    (``UnitOfWork.commit``); it raises IntegrityError if another request stored the key first."""
+    return _REMEMBER, {"principal": principal, "key": key, "request_hash": request_hash,
+                       "status_code": status_code, "response_body": response_body, "created_at": utcnow()}
 
 
 def check_replay(row: RowMapping, key: str, request_hash: str) -> None:

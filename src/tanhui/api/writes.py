@@ -21,10 +21,6 @@ REPLAYED = "Idempotent-Replayed"
 JSON = "application/json"
 
 
-class _KeyTaken(Exception):
-    """Another request with the same key committed between our look-up and our insert."""
-
-
 @dataclass(slots=True)
 class Write:
     """A write request: who makes it, its idempotency key, and where it was sent.
@@ -69,20 +65,22 @@ class Write:
                         return self._replay(first, fingerprint)
                 result = service(tx)
                 answer = result.model_dump_json()
+                remembered = []
                 if self.key is not None:
                     kept = (result.model_copy(update=dict.fromkeys(shown_once)).model_dump_json() if shown_once
                             else answer)
-                    try:
-                        idempotency.remember(tx.conn, principal=actor, key=self.key, request_hash=fingerprint,
-                                             status_code=status_code, response_body=kept)
-                    except IntegrityError as exc:
-                        raise _KeyTaken from exc
-                tx.commit()
-        except _KeyTaken:
+                    remembered.append(idempotency.remembering(principal=actor, key=self.key, request_hash=fingerprint,
+                                                              status_code=status_code, response_body=kept))
+                # The key's row goes with the COMMIT (one round trip on PostgreSQL).
+                tx.commit(first=remembered)
+        except IntegrityError:
+            if self.key is None:
+                raise
             # The unique key is the guarantee: whoever committed first owns the key, and we replay it.
             with reading(self.engine) as conn:
-                first = idempotency.stored(conn, actor, self.key or "")
-            assert first is not None  # it was there when our insert collided, and keys are never deleted
+                first = idempotency.stored(conn, actor, self.key)
+            if first is None:
+                raise  # another constraint refused the write (keys are never deleted)
             return self._replay(first, fingerprint)
         return Response(answer, status_code=status_code, media_type=JSON)
 

@@ -31,8 +31,8 @@ from tanhui.fields import text as _text
 from tanhui.identity.principal import Principal
 from tanhui.identity.tables import organizations
 from tanhui.prepared import Prepared
+from tanhui.registry import on_server, sqlite_transfer
 from tanhui.registry import serials as serial_format
-from tanhui.registry import sqlite_transfer
 from tanhui.registry.blocks import Block, State, Take, cover_range, ranges, take_quantity, total
 from tanhui.registry.tables import (
     ACCOUNT_KINDS,
@@ -541,13 +541,19 @@ def transfer(tx: UnitOfWork, principal: Principal, *, from_account_id: int, to_a
     """Move available units to another account, by quantity (first issued, first out) or by serial range."""
     if from_account_id == to_account_id:
         raise InvalidRequest("a transfer needs two different accounts; from_account_id equals to_account_id")
+    if on_server.applies(tx, principal, from_account_id, to_account_id, quantity, serial_range):
+        assert quantity is not None
+        done = on_server.transfer(tx, principal, from_account_id=from_account_id, to_account_id=to_account_id,
+                                  quantity=quantity)
+        assert done is not None  # None only when asked to leave receivers in a region alone
+        return ActResult(*done)
     if (QUICK_SQLITE_TRANSFERS and serial_range is None and tx.dialect == "sqlite" and type(quantity) is int
             and 0 < quantity <= MAX_QUANTITY):
-        done = sqlite_transfer.transfer(tx, actor=principal.actor, from_account_id=from_account_id,
-                                        to_account_id=to_account_id, quantity=quantity,
-                                        check_sender=lambda source: _check_sender(principal, source))
-        if done is not None:
-            return ActResult(done.act, done.serials, done.movements)  # type: ignore[arg-type]
+        quick = sqlite_transfer.transfer(tx, actor=principal.actor, from_account_id=from_account_id,
+                                         to_account_id=to_account_id, quantity=quantity,
+                                         check_sender=lambda source: _check_sender(principal, source))
+        if quick is not None:
+            return ActResult(quick.act, quick.serials, quick.movements)  # type: ignore[arg-type]
     # The source is checked on the row its balance update returns, which spares reading it first; when
     # anything fails before that, it is read and checked then, so the caller gets the same error, in the
     # same order, as if it had been checked first.  Either way nothing is kept: the act's transaction
