@@ -6,6 +6,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from typing import Any
 from sqlalchemy import MetaData, event
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.pool import NullPool, QueuePool
 
 from tanhui.wal_checkpoint import Checkpointer
@@ -28,6 +29,9 @@ NAMING = {
 }
 metadata = MetaData(naming_convention=NAMING)
 
+# A pooled PostgreSQL connection idle longer than this is pinged before use (see ``_ping_after_idle``).
+IDLE_PING_SECONDS = 1.0
+_IDLE_SINCE = "tanhui_idle_since"
 # Set on a connection before ``begin()`` to say the transaction writes: SQLite then takes the write lock
 # up front (BEGIN IMMEDIATE), so two writers never both read and then both fail to upgrade their lock.
 WRITE = "tanhui_write"
@@ -47,7 +51,34 @@ def create_engine(url: str, *, busy_timeout_ms: int = 60_000, pool_size: int = 1
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, busy_timeout_ms)
-    return sa_create_engine(url, pool_size=pool_size, max_overflow=2 * pool_size, pool_pre_ping=True, **kwargs)
+    engine = sa_create_engine(url, pool_size=pool_size, max_overflow=2 * pool_size, **kwargs)
+    _ping_after_idle(engine)
+    return engine
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    """Check a pooled connection before use only when it sat idle for more than ``IDLE_PING_SECONDS``.
+
+    A connection dies while it waits in the pool (a server restart, a firewall's idle timeout), not while
+    a busy server hands it from act to act; SQLAlchemy's ``pool_pre_ping`` pings on every checkout, which
+    cost a transfer one round trip in three.  A failed ping raises DisconnectionError, on which the pool
+    discards the connection (and the others of its generation) and connects afresh.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is None or time.monotonic() - since <= IDLE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as error:
+            raise DisconnectionError(f"a pooled connection idle for {time.monotonic() - since:.0f} s is gone") \
+                from error
 
 
 def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
