@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from tanhui.db import WRITE, groups_writers, lock_turn, unlock_turn
 from tanhui.journal.tables import journal_head
-from tanhui.prepared import Prepared
+from tanhui.prepared import Prepared, shared_cursor
 
 # A bound on how many acts one COMMIT carries, so the first writer of a busy group does not wait for ever.
 MAX_GROUP = 32
@@ -235,8 +235,7 @@ class WriterGroup:
 
     def _raw(self, sql: str) -> None:
         assert self._batch is not None
-        driver: Any = self._batch.conn.connection.dbapi_connection
-        driver.execute(sql)
+        shared_cursor(self._batch.conn).execute(sql)
 
 
 _groups: weakref.WeakKeyDictionary[Engine, WriterGroup] = weakref.WeakKeyDictionary()
@@ -245,8 +244,9 @@ _groups_lock = threading.Lock()
 
 def group_of(engine: Engine) -> WriterGroup | None:
     """The engine's writer group, or None for engines whose writers each run alone (PostgreSQL, in-memory)."""
-    if not groups_writers(engine):
-        return None
+    group = _groups.get(engine)  # asked once per act: the lock only for an engine's first
+    if group is not None or not groups_writers(engine):
+        return group
     with _groups_lock:
         group = _groups.get(engine)
         if group is None:

@@ -55,8 +55,8 @@ def applies(tx: UnitOfWork, principal: Principal, from_account_id: int, to_accou
             quantity: object, serial_range: str | None) -> bool:
     """Whether tanhui_transfer does this transfer: on PostgreSQL, a valid quantity between two accounts, asked by
     a principal who may act at all; anything else goes down the Python path, which refuses it as it always has."""
-    return (ENABLED and serial_range is None and type(quantity) is int and 0 < quantity <= MAX_QUANTITY
-            and from_account_id != to_account_id and principal.role in WRITE_ROLES and tx.dialect == "postgresql")
+    return (ENABLED and tx.dialect == "postgresql" and serial_range is None and type(quantity) is int
+            and 0 < quantity <= MAX_QUANTITY and from_account_id != to_account_id and principal.role in WRITE_ROLES)
 
 
 def transfer(tx: UnitOfWork, principal: Principal, *, from_account_id: int, to_account_id: int, quantity: int,
