@@ -15,6 +15,7 @@ partition's readings itself, one partition at a time, and scatters them to a wor
 from __future__ import annotations
 
 import dataclasses
+import gc
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -76,6 +77,10 @@ def dask_engine(scheduler: str | None = None, *, workers: int | None = None,
     try:
         client = Client(scheduler, timeout=connect_timeout, set_as_default=False)
     except (OSError, ValueError) as exc:
+        # The half-made Client closes itself in __del__, stopping distributed's shared loop runner.  Left to
+        # the garbage collector, that can happen inside a later LoopRunner.start in this thread (a LocalCluster
+        # starting), which then waits for itself for ever: finalise it now, while nothing else is starting.
+        gc.collect()
         raise ClusterUnavailable(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     with client:
         _check_workers(client, f"the Dask cluster at {scheduler}", connect_timeout)
