@@ -24,7 +24,14 @@ from sqlalchemy.sql import ColumnElement
 
 from tanhui.db import WRITE, end_turn, take_turn
 from tanhui.group_commit import WriterGroup, group_of
-from tanhui.journal.chain import canonical_value, entry_hash, entry_parts, journal_json, secret_digest
+from tanhui.journal.chain import (
+    PLAIN_TYPES,
+    canonical_value,
+    entry_hash,
+    entry_parts,
+    journal_json,
+    secret_digest,
+)
 from tanhui.journal.tables import journal_entries, journal_head
 from tanhui.prepared import Prepared, together
 from tanhui.types import utcnow
@@ -32,8 +39,6 @@ from tanhui.types import utcnow
 # Columns the journal keeps only a digest of.
 SECRET_COLUMNS = {("users", "password_hash"), ("api_keys", "secret_hash"), ("credit_reports", "verification_code")}
 
-# Value types the journal keeps as they are (see ``canonical_value``).
-_PLAIN = (int, str)
 
 # The journal's statements.  The guarded increment takes the head's row lock; RETURNING gives the new
 # sequence and, since the hash column is untouched, the previous entry's hash.
@@ -85,7 +90,7 @@ def row_image(table: Table, row: Mapping[Any, Any]) -> dict[str, Any]:
         if secret and value is not None:
             value = secret_digest(value)
         # Most columns are ids, quantities and codes, already canonical: this skips a call per column.
-        image[name] = value if value is None or type(value) in _PLAIN else canonical_value(value)
+        image[name] = value if value is None or type(value) in PLAIN_TYPES else canonical_value(value)
     return image
 
 

@@ -10,12 +10,13 @@ from typing import Any
 import orjson
 
 GENESIS = "0" * 64
-_PLAIN = (int, str, bool)
+# Value types the journal keeps as they are: ids, quantities, codes, most values.
+PLAIN_TYPES = (int, str, bool)
 
 
 def canonical_value(value: Any) -> Any:
     """A JSON-ready form of a database value that both SQLite and PostgreSQL round-trip identically."""
-    if value is None or type(value) in _PLAIN:  # ids, quantities, codes: most values, already canonical
+    if value is None or type(value) in PLAIN_TYPES:
         return value
     if isinstance(value, datetime):
         if value.tzinfo is not None:  # SQLite returns naive values; everything is stored in UTC

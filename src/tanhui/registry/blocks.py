@@ -69,6 +69,16 @@ class Take:
         return pieces
 
 
+def shape(first: int, last: int, issued_last: int) -> tuple[int, int, int, int | None, int | None]:
+    """A block's range columns (first, last, quantity, predecessor_last, successor_first): the neighbour keys
+    name the blocks that must lie either side, which makes gaps impossible (invariant 3)."""
+    return (first, last, last - first + 1, None if first == 1 else first - 1,
+            None if last == issued_last else last + 1)
+
+
+SHAPE_COLUMNS = ("first", "last", "quantity", "predecessor_last", "successor_first")
+
+
 def take_quantity(blocks: Iterable[Block], quantity: int, *, held: int | None = None) -> list[Take]:
     """Take ``quantity`` units from ``blocks`` in the order given, splitting only the last block touched.
 

@@ -33,7 +33,17 @@ from tanhui.identity.tables import organizations
 from tanhui.prepared import Prepared
 from tanhui.registry import on_server, sqlite_transfer
 from tanhui.registry import serials as serial_format
-from tanhui.registry.blocks import Block, State, Take, cover_range, ranges, take_quantity, total
+from tanhui.registry.blocks import (
+    SHAPE_COLUMNS,
+    Block,
+    State,
+    Take,
+    cover_range,
+    ranges,
+    shape,
+    take_quantity,
+    total,
+)
 from tanhui.registry.tables import (
     ACCOUNT_KINDS,
     CANCELLATION_PURPOSES,
@@ -85,7 +95,7 @@ _AVAILABLE = Prepared(_AVAILABLE_BLOCKS.limit(_FIRST_PAGE))
 _AVAILABLE_AFTER = Prepared(_AVAILABLE_BLOCKS.where(
     tuple_(blocks.c.issuance_id, blocks.c.first) > tuple_(bindparam("after_issuance"), bindparam("after_first"))
 ).limit(_PAGE))
-_SHAPED = ("first", "last", "quantity", "predecessor_last", "successor_first", "account_id", "state", "pledge_id")
+_SHAPED = (*SHAPE_COLUMNS, "account_id", "state", "pledge_id")
 _RESHAPE = Prepared(
     update(blocks).where(blocks.c.id == bindparam("b_id"))
     .values({name: bindparam(f"b_{name}") for name in _SHAPED}).returning(*blocks.columns)
@@ -218,12 +228,8 @@ def register_project(tx: UnitOfWork, principal: Principal, *, name: str, owner_o
 # ---------------------------------------------------------------- the machinery every act shares
 
 def _shape(first: int, last: int, issued_last: int) -> dict[str, int | None]:
-    """A block's range columns, with the neighbour keys that make gaps impossible (invariant 3)."""
-    return {
-        "first": first, "last": last, "quantity": last - first + 1,
-        "predecessor_last": None if first == 1 else first - 1,
-        "successor_first": None if last == issued_last else last + 1,
-    }
+    """A block's range columns by name (``blocks.shape``)."""
+    return dict(zip(SHAPE_COLUMNS, shape(first, last, issued_last), strict=True))
 
 
 def _reshaping(block_id: int, first: int, last: int, issued_last: int, *, account_id: int, state: str,

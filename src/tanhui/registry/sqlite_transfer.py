@@ -24,7 +24,7 @@ from sqlalchemy import Table
 from tanhui.errors import TanhuiError
 from tanhui.journal.chain import canonical_value
 from tanhui.prepared import shared_cursor
-from tanhui.registry.blocks import Block, State, Take, ranges, take_quantity
+from tanhui.registry.blocks import SHAPE_COLUMNS, Block, State, Take, ranges, shape, take_quantity
 from tanhui.registry.serials import format_serial
 from tanhui.registry.tables import accounts, acts, blocks, movements
 from tanhui.types import utcnow
@@ -51,7 +51,7 @@ _AVAILABLE = (f"{_SELECT_BLOCKS} WHERE account_id = ? AND state = 'available' "
               "AND (issuance_id, first) > (?, ?) ORDER BY issuance_id, first LIMIT ?")
 _NEIGHBOURS = f"{_SELECT_BLOCKS} WHERE issuance_id = ? AND (last = ? OR first = ?)"
 _ISSUANCE = "SELECT registry, region, credit_type, project_id, vintage FROM issuances WHERE id = ?"
-_SHAPED = ("first", "last", "quantity", "predecessor_last", "successor_first", "account_id", "state", "pledge_id")
+_SHAPED = (*SHAPE_COLUMNS, "account_id", "state", "pledge_id")
 _RESHAPE = (f"UPDATE blocks SET {', '.join(f'{name} = ?' for name in _SHAPED)} WHERE id = ? "
             f"RETURNING {', '.join(_BLOCK_COLUMNS)}")
 _INSERTED_BLOCK = tuple(name for name in _BLOCK_COLUMNS if name != "id")
@@ -161,7 +161,7 @@ def _move(tx: UnitOfWork, cursor: Any, take: Take, destination: int, issued_last
     if not beside:
         _reshape(tx, cursor, block.id, take.first, take.last, issued_last, destination, State.AVAILABLE, None)
         for first, last in remainders:
-            _first, _last, count, predecessor, successor = _shape(first, last, issued_last)
+            _first, _last, count, predecessor, successor = shape(first, last, issued_last)
             row = cursor.execute(_INSERT_BLOCK, (block.issuance_id, first, last, count, issued_last, predecessor,
                                                  successor, block.account_id, block.state, block.pledge_id)).fetchone()
             tx.record(blocks, str(row[0]), dict(zip(_BLOCK_COLUMNS, row, strict=True)))
@@ -179,15 +179,9 @@ def _move(tx: UnitOfWork, cursor: Any, take: Take, destination: int, issued_last
     _reshape(tx, cursor, survivor[0], first, last, issued_last, destination, State.AVAILABLE, None)
 
 
-def _shape(first: int, last: int, issued_last: int) -> tuple[int, int, int, int | None, int | None]:
-    """first, last, quantity, predecessor_last, successor_first: as ``ledger._shape``."""
-    return (first, last, last - first + 1, None if first == 1 else first - 1,
-            None if last == issued_last else last + 1)
-
-
 def _reshape(tx: UnitOfWork, cursor: Any, block_id: int, first: int, last: int, issued_last: int, account_id: int,
              state: str, pledge_id: int | None) -> None:
-    row = cursor.execute(_RESHAPE, (*_shape(first, last, issued_last), account_id, state, pledge_id,
+    row = cursor.execute(_RESHAPE, (*shape(first, last, issued_last), account_id, state, pledge_id,
                                     block_id)).fetchone()
     tx.record(blocks, str(block_id), dict(zip(_BLOCK_COLUMNS, row, strict=True)))
 
