@@ -94,7 +94,7 @@ def test_both_paths_write_the_same_rows_ids_journal_and_results(world_factory: C
     clock()  # both runs read the same times
     quick_outcomes = _run(quick, script)
     clock()
-    monkeypatch.setattr(ledger, "QUICK_SQLITE_TRANSFERS", False)
+    monkeypatch.setattr(sqlite_transfer, "ENABLED", False)
     general_outcomes = _run(general, script)
 
     assert quick_outcomes == general_outcomes

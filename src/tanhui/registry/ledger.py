@@ -67,8 +67,6 @@ _CREDIT_TYPE = re.compile(rf"^{serial_format.CREDIT_TYPE_PATTERN}$")
 SENDING_KINDS = ("holding", "buffer", "escrow")
 ENDING_KINDS = ("holding", "retirement", "compliance")
 OPERATOR_ONLY_KINDS = ("buffer", "escrow")
-# Transfers by quantity on SQLite take the quick path (``sqlite_transfer``); tests turn it off to compare.
-QUICK_SQLITE_TRANSFERS = True
 # Most acts take one or two blocks: the first page of an account's blocks is small, later ones larger.
 _FIRST_PAGE, _PAGE = 4, 64
 
@@ -553,8 +551,8 @@ def transfer(tx: UnitOfWork, principal: Principal, *, from_account_id: int, to_a
                                   quantity=quantity)
         assert done is not None  # None only when asked to leave receivers in a region alone
         return ActResult(*done)
-    if (QUICK_SQLITE_TRANSFERS and serial_range is None and tx.dialect == "sqlite" and type(quantity) is int
-            and 0 < quantity <= MAX_QUANTITY):
+    if sqlite_transfer.applies(tx, quantity, serial_range):
+        assert quantity is not None
         quick = sqlite_transfer.transfer(tx, actor=principal.actor, from_account_id=from_account_id,
                                          to_account_id=to_account_id, quantity=quantity,
                                          check_sender=lambda source: _check_sender(principal, source))
