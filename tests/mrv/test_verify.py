@@ -233,6 +233,20 @@ def test_a_reading_sent_twice_with_different_values_is_a_duplicate(tmp_path: Pat
     assert intervals.height == 7 * 192
 
 
+def test_a_register_read_twice_with_different_values_marks_both_intervals_it_bounds(tmp_path: Path) -> None:
+    sites = make_sites()
+    readings = _registers(clear_sky_readings(sites), "M2", 81_234.5)
+    ten = _at(0, 10)
+    read = readings.filter((pl.col("meter_id") == "M2") & (pl.col("ts") == ten))
+    again = pl.concat([readings, read.with_columns(register_kwh=pl.col("register_kwh") + 0.5), read])
+    _, intervals, _ = _run(tmp_path, sites, again)
+    # The larger read counts: the interval before gains 0.5 kWh, the one after loses it.
+    assert "duplicate" in _flags_of(intervals, "M2", ten - INTERVAL)
+    assert "duplicate" in _flags_of(intervals, "M2", ten)
+    assert _flags_of(intervals, "M2", ten - 2 * INTERVAL) == []
+    assert intervals.filter(pl.col("meter_id") == "M2")["accepted_kwh"].sum() > 0
+
+
 def test_intervals_are_owed_from_the_commissioning_day(tmp_path: Path) -> None:
     sites = make_sites(M3={"commissioned": date(2024, 6, 2)}, M6={"commissioned": date(2024, 7, 1)})
     summary, intervals, daily = _run(tmp_path, sites, clear_sky_readings(sites))

@@ -28,6 +28,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
+from numba import njit
 
 import tanhui
 from tanhui.errors import InvalidRequest
@@ -48,12 +49,17 @@ FLAG_NAMES: tuple[str, ...] = tuple(flag.name.lower() for flag in Flag if flag.n
 PARTITION_INTERVALS = 2_000_000
 # Partitions the local engine verifies at a time: one per core (each a few hundred MB at most).
 LOCAL_THREADS = max(1, os.cpu_count() or 1)
+# Rows the Parquet writer encodes at a time (its default, 1,024, spends a quarter of its time per batch).
+WRITE_BATCH_ROWS = 65_536
 # How many meter ids a note lists before "and N more".
 SHOWN_METERS = 5
 
 _STEP_US = int(INTERVAL / timedelta(microseconds=1))
+# meter_id is handed to the writer as the partition's dictionary and its indices, not as one string per
+# interval: the writer stores a dictionary-encoded column either way, and is spared hashing every string.  The
+# file itself records plain strings (no stored Arrow schema), so readers see the column as text.
 _INTERVALS_SCHEMA = pa.schema([
-    ("meter_id", pa.string()), ("ts", pa.timestamp("us", tz="UTC")), ("kwh", pa.float64()),
+    ("meter_id", pa.dictionary(pa.uint32(), pa.string())), ("ts", pa.timestamp("us", tz="UTC")), ("kwh", pa.float64()),
     ("flags", pa.list_(pa.string())), ("accepted_kwh", pa.float64()),
 ])
 _FLAG_VALUES = pa.array(FLAG_NAMES, pa.string())
@@ -255,47 +261,76 @@ def _place_readings(grid: _Grid, readings: pl.DataFrame, period: Period) -> tupl
         raise InvalidRequest(f"{len(off_grid)} readings are not at the start of a 15-minute interval, e.g. meter "
                              f"{example['meter_id']} at {example['ts']}")
     meter = located["meter"].to_numpy().astype(np.int64)
-    interval = offset_us // _STEP_US
-    first = grid.first[meter]
+    registers = readings["register_kwh"].null_count() < len(readings)
+    energy, repeated, counter_reset, before = _placed(
+        meter, offset_us // _STEP_US, _as_floats(readings["kwh"]),
+        _as_floats(readings["register_kwh"]) if registers else np.empty(0), grid.first, grid.offsets,
+        grid.meter, period.intervals, registers)
     # Readings before the partition's period are not its business; those before commissioning are noted.
-    before = (interval >= 0) & (interval < first) & (interval < period.intervals)
-    unplaced = (readings.filter(pl.Series(before)).group_by("meter_id").agg(pl.len().alias("readings"))
-                .sort("meter_id"))
-    # Position of each reading in the grid; meter m's register slots are its grid rows plus one closing slot.
-    row = grid.offsets[meter] + interval - first
-    kwh = readings["kwh"].to_numpy()
-    given = (interval >= first) & (interval < period.intervals) & ~np.isnan(kwh)
-    energy, repeated = _scatter(row[given], kwh[given], grid.size)
-    counter_reset = np.zeros(grid.size, dtype=bool)
-    if readings["register_kwh"].null_count() < len(readings):
-        register = readings["register_kwh"].to_numpy()
-        read = (interval >= first) & (interval <= period.intervals) & ~np.isnan(register)
-        at, twice = _scatter((row + meter)[read], register[read], grid.size + len(grid.sites))
-        own = np.arange(grid.size) + grid.meter
-        step = at[own + 1] - at[own]
-        derived = np.isnan(energy)
-        counter_reset = derived & (step < 0)
-        energy = np.where(derived & (step >= 0), step, energy)
-        repeated |= derived & (twice[own] | twice[own + 1])
+    early = readings.filter(pl.Series(before)) if before.any() else readings.clear()
+    unplaced = early.group_by("meter_id").agg(pl.len().alias("readings")).sort("meter_id")
     frame = pl.DataFrame({"kwh": energy, "duplicate": repeated, "counter_reset": counter_reset}, nan_to_null=True)
     return frame, unplaced
 
 
-def _scatter(positions: np.ndarray, values: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Values placed at their positions in an array of ``size`` (NaN elsewhere), and where a position was given
-    different values (it then holds the largest; the same value twice is one reading)."""
-    placed = np.full(size, np.nan)
-    repeated = np.zeros(size, dtype=bool)
-    counts = np.bincount(positions, minlength=size)
-    once = counts[positions] == 1
-    placed[positions[once]] = values[once]
-    if not once.all():
-        merged = pl.DataFrame({"position": positions[~once], "value": values[~once]}).group_by("position").agg(
-            pl.col("value").max(), (pl.col("value").n_unique() > 1).alias("repeated"))
-        where = merged["position"].to_numpy()
-        placed[where] = merged["value"].to_numpy()
-        repeated[where] = merged["repeated"].to_numpy()
-    return placed, repeated
+def _as_floats(column: pl.Series) -> np.ndarray:
+    """A float column as a contiguous float64 array, nulls as NaN (the one argument type `_placed` is compiled
+    for)."""
+    return np.require(column.to_numpy(), np.float64, "C")
+
+
+@njit(cache=True, nogil=True)
+def _placed(meter: np.ndarray, interval: np.ndarray, kwh: np.ndarray, register: np.ndarray, first: np.ndarray,
+            offsets: np.ndarray, grid_meter: np.ndarray, intervals: int,
+            registers: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each grid row's energy (NaN where unknown), duplicate and counter-reset marks, and which readings fall
+    before their meter's first interval, in one pass over the readings (and one over the grid for registers).
+
+    A row read more than once with different values is a duplicate and keeps the largest; the same value twice
+    is one reading.  Meter ``m``'s register slots are its grid rows plus one closing slot (the read at the
+    period's end), at ``row + m``.
+    """
+    size = len(grid_meter)
+    energy = np.full(size, np.nan)
+    repeated = np.zeros(size, dtype=np.bool_)
+    before = np.zeros(len(meter), dtype=np.bool_)
+    at = np.full(size + len(first) if registers else 0, np.nan)
+    twice = np.zeros(len(at), dtype=np.bool_)
+    for reading in range(len(meter)):
+        m, i = meter[reading], interval[reading]
+        start = first[m]
+        if 0 <= i < start and i < intervals:
+            before[reading] = True
+        if i < start or i > intervals:
+            continue
+        row = offsets[m] + i - start
+        value = kwh[reading]
+        if i < intervals and not np.isnan(value):
+            if np.isnan(energy[row]):
+                energy[row] = value
+            elif value != energy[row]:
+                repeated[row] = True
+                energy[row] = max(energy[row], value)
+        if registers:
+            value = register[reading]
+            if not np.isnan(value):
+                slot = row + m
+                if np.isnan(at[slot]):
+                    at[slot] = value
+                elif value != at[slot]:
+                    twice[slot] = True
+                    at[slot] = max(at[slot], value)
+    counter_reset = np.zeros(size, dtype=np.bool_)
+    if registers:
+        for row in range(size):
+            if np.isnan(energy[row]):
+                own = row + grid_meter[row]
+                step = at[own + 1] - at[own]
+                counter_reset[row] = step < 0
+                if step >= 0:
+                    energy[row] = step
+                repeated[row] |= twice[own] or twice[own + 1]
+    return energy, repeated, counter_reset, before
 
 
 def _local_days(period: Period) -> np.ndarray:
@@ -341,7 +376,7 @@ def verify_partition(sites: pl.DataFrame, readings: pl.DataFrame, period: Period
     mask = _with_peer_outliers(mask, site_days, np.nan_to_num(kwh), sites, parameters)
     accepted = np.where(mask == 0, np.nan_to_num(kwh), 0.0)
     intervals = pa.table({
-        "meter_id": pa.DictionaryArray.from_arrays(pa.array(grid.meter), _meter_ids(sites)).cast(pa.string()),
+        "meter_id": pa.DictionaryArray.from_arrays(pa.array(grid.meter), _meter_ids(sites)),
         "ts": pa.array(ts_us, pa.timestamp("us", tz="UTC")),
         "kwh": energy["kwh"].to_arrow(),
         "flags": _flag_lists(mask),
@@ -407,6 +442,7 @@ def _daily(site_days: _SiteDays, kwh: np.ndarray, accepted: np.ndarray, clear_sk
            sites: pl.DataFrame, period: Period) -> pl.DataFrame:
     """One row per meter and local day: energies, interval counts and one count per flag."""
     lengths = np.diff(np.append(site_days.starts, len(mask)))
+    counts = flags.run_counts(mask, site_days.starts, len(FLAG_NAMES))
     return pl.DataFrame({
         "meter_id": sites["meter_id"].to_numpy()[site_days.meter],
         "date": np.datetime64(period.start, "D") + site_days.day,
@@ -414,8 +450,8 @@ def _daily(site_days: _SiteDays, kwh: np.ndarray, accepted: np.ndarray, clear_sk
         "accepted_kwh": site_days.sum(accepted),
         "clear_sky_kwh": site_days.sum(clear_sky),
         "intervals": lengths,
-        "flagged_intervals": site_days.sum(mask != 0),
-        **{name: site_days.sum((mask & np.uint16(flag)) != 0) for flag, name in zip(Flag, FLAG_NAMES, strict=True)},
+        "flagged_intervals": counts[:, 0],
+        **{name: counts[:, 1 + bit] for bit, name in enumerate(FLAG_NAMES)},
     }).with_columns(
         pl.col("meter_id").cast(pl.String), pl.col("date").cast(pl.Date),
         pl.col("intervals", "flagged_intervals", *FLAG_NAMES).cast(pl.UInt32),
@@ -603,7 +639,8 @@ def verify(
         daily_parts: list[pl.DataFrame] = []
         unplaced_parts: list[pl.DataFrame] = []
         done = 0
-        with pq.ParquetWriter(scratch / INTERVALS_FILE, _INTERVALS_SCHEMA, compression="zstd") as writer:
+        with pq.ParquetWriter(scratch / INTERVALS_FILE, _INTERVALS_SCHEMA, compression="zstd", store_schema=False,
+                              write_batch_size=WRITE_BATCH_ROWS) as writer:
             for task, result in zip(tasks, engine(tasks, run_task), strict=True):
                 writer.write_table(result.intervals)
                 daily_parts.append(result.daily)
