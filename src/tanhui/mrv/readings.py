@@ -118,27 +118,38 @@ def _scan_typed_parquet(path: Path, known: Collection[str]) -> ReadingScan | Non
     if not (meter_type == pl.String or meter_type.is_integer()) or not isinstance(ts_type, pl.Datetime) \
             or not value_type.is_numeric():
         return None
-    meter = (pl.col("meter_id").str.strip_chars() if meter_type == pl.String
-             else pl.col("meter_id").cast(pl.String))
     naive = ts_type.time_zone is None
     ts = _local_to_utc(pl.col("ts")) if naive else pl.col("ts").dt.convert_time_zone("UTC")
     number = pl.col(value).cast(pl.Float64)
     absent = pl.lit(None, pl.Float64)
-    lazy = pl.scan_parquet(path, hive_partitioning=False).select(
-        meter.alias("meter_id"), ts.cast(pl.Datetime("us", "UTC")).alias("ts"),
-        (number if value == "kwh" else absent).alias("kwh"),
-        (number if value == "register_kwh" else absent).alias("register_kwh"),
-    )
+    # The known meter ids that pass the id rules of `_readings_from_table` (not empty, no line break): a reading
+    # is good on its meter exactly when its (stripped) id is one of them.
+    good = pl.Series([meter for meter in known if meter and "\n" not in meter], dtype=pl.String).implode()
     cap = MAX_INTERVAL_KWH if value == "kwh" else MAX_REGISTER_KWH
-    # The rules of `_readings_from_table`, `_value_problems` and `check_known_meters`, as one condition.
-    broken = (pl.col("meter_id").is_null() | (pl.col("meter_id") == "")
-              | pl.col("meter_id").str.contains("\n", literal=True)
-              | ~pl.col("meter_id").is_in(pl.Series(list(known), dtype=pl.String).implode())
-              | pl.col("ts").is_null() | (pl.col("ts").dt.truncate("15m") != pl.col("ts"))
-              | pl.col(value).is_null() | ~pl.col(value).is_finite() | (pl.col(value).abs() > cap))
-    found = lazy.select(pl.len().alias("readings"), broken.fill_null(True).any().alias("broken"),
-                        pl.col("ts").is_not_null().any().alias("dated")).collect(engine="streaming")
-    readings, bad, dated = found.row(0)
+
+    def checked(meter: pl.Expr) -> tuple[pl.LazyFrame, bool, int, bool]:
+        lazy = pl.scan_parquet(path, hive_partitioning=False).select(
+            meter.alias("meter_id"), ts.cast(pl.Datetime("us", "UTC")).alias("ts"),
+            (number if value == "kwh" else absent).alias("kwh"),
+            (number if value == "register_kwh" else absent).alias("register_kwh"),
+        )
+        # The rules of `_readings_from_table`, `_value_problems` and `check_known_meters`, as one condition.
+        broken = (~pl.col("meter_id").is_in(good)
+                  | pl.col("ts").is_null() | (pl.col("ts").dt.truncate("15m") != pl.col("ts"))
+                  | pl.col(value).is_null() | ~pl.col(value).is_finite() | (pl.col(value).abs() > cap))
+        found = lazy.select(pl.len().alias("readings"), broken.fill_null(True).any().alias("broken"),
+                            pl.col("ts").is_not_null().any().alias("dated")).collect(engine="streaming")
+        readings, bad, dated = found.row(0)
+        return lazy, bad, readings, dated
+
+    if meter_type == pl.String:
+        # Ids as stored first: a known id has no surrounding blanks, so where every id is one, stripping (which
+        # copies every string, in this pass and again wherever the scan is read) changes nothing.
+        lazy, bad, readings, dated = checked(pl.col("meter_id"))
+        if bad:
+            lazy, bad, readings, dated = checked(pl.col("meter_id").str.strip_chars())
+    else:
+        lazy, bad, readings, dated = checked(pl.col("meter_id").cast(pl.String))
     if bad or not readings:
         return None
     return ReadingScan(lazy, str(path), readings, [_NAIVE_NOTE] if naive and dated else [])
