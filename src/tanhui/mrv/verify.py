@@ -286,8 +286,8 @@ def _placed(meter: np.ndarray, interval: np.ndarray, kwh: np.ndarray, register: 
     """Each grid row's energy (NaN where unknown), duplicate and counter-reset marks, and which readings fall
     before their meter's first interval, in one pass over the readings (and one over the grid for registers).
 
-    A row read more than once with different values is a duplicate and keeps the largest; the same value twice
-    is one reading.  Meter ``m``'s register slots are its grid rows plus one closing slot (the read at the
+    A row read more than once with different values is a duplicate and keeps the largest (`_keep`); the same
+    value twice is one reading.  Meter ``m``'s register slots are its grid rows plus one closing slot (the read at the
     period's end), at ``row + m``.
     """
     size = len(grid_meter)
@@ -306,20 +306,9 @@ def _placed(meter: np.ndarray, interval: np.ndarray, kwh: np.ndarray, register: 
         row = offsets[m] + i - start
         value = kwh[reading]
         if i < intervals and not np.isnan(value):
-            if np.isnan(energy[row]):
-                energy[row] = value
-            elif value != energy[row]:
-                repeated[row] = True
-                energy[row] = max(energy[row], value)
-        if registers:
-            value = register[reading]
-            if not np.isnan(value):
-                slot = row + m
-                if np.isnan(at[slot]):
-                    at[slot] = value
-                elif value != at[slot]:
-                    twice[slot] = True
-                    at[slot] = max(at[slot], value)
+            _keep(energy, repeated, row, value)
+        if registers and not np.isnan(register[reading]):
+            _keep(at, twice, row + m, register[reading])
     counter_reset = np.zeros(size, dtype=np.bool_)
     if registers:
         for row in range(size):
@@ -331,6 +320,17 @@ def _placed(meter: np.ndarray, interval: np.ndarray, kwh: np.ndarray, register: 
                     energy[row] = step
                 repeated[row] |= twice[own] or twice[own + 1]
     return energy, repeated, counter_reset, before
+
+
+@njit(cache=True, nogil=True)
+def _keep(placed: np.ndarray, repeated: np.ndarray, slot: int, value: float) -> None:
+    """Place a reading's value in its slot: the first one read, or the largest, marking a slot read twice with
+    different values."""
+    if np.isnan(placed[slot]):
+        placed[slot] = value
+    elif value != placed[slot]:
+        repeated[slot] = True
+        placed[slot] = max(placed[slot], value)
 
 
 def _local_days(period: Period) -> np.ndarray:
