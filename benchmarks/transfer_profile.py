@@ -1,6 +1,6 @@
 """One transfer end to end, alone: statements sent per transfer, time per transfer, and a cProfile of the loop.
 
-``python benchmarks/transfer_profile.py [--database sqlite|postgres] [--via service|http] [-n N] [--profile]
+``python benchmarks/transfer_profile.py [--database sqlite|postgres] [--via service|http|asgi] [-n N] [--profile]
 [--python-path]``
 builds the benchmark's world (see ``ledger.py``) in a fresh database, then runs N transfers one after
 another in this process.  Statements are counted at the driver: every ``execute`` on a DBAPI cursor,
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import json
 import os
 import pstats
 import random
@@ -29,6 +30,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -163,6 +165,68 @@ def http_loop(url: str, engine: Engine, pair: Pair) -> Iterator[Callable[[int], 
         thread.join(timeout=10)
 
 
+@contextmanager
+def asgi_loop(url: str, engine: Engine, pair: Pair) -> Iterator[Callable[[int], None]]:
+    """The app called as an ASGI application on this thread's event loop: no sockets, no HTTP parsing, so
+    the CPU per transfer is the app's own (FastAPI, the route, the database client), as precisely as it goes."""
+    import asyncio
+
+    from tanhui.api.app import create_app
+    from tanhui.config import Settings
+
+    app = create_app(Settings(database_url=url), engine=engine)
+    # One loop running all along in a thread of its own, under one main task, as a server's: anyio keeps
+    # its worker threads for the loop's root task (the one run_until_complete runs), and with none it
+    # would start a thread for every request.
+    loop = asyncio.new_event_loop()
+    stopping = loop.create_future()
+
+    async def serve() -> None:
+        await stopping
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+
+    def call(path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        answer: dict[str, Any] = {"body": b""}
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                 "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+                 "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+                 "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000)}
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                answer["status"] = message["status"]
+            elif message["type"] == "http.response.body":
+                answer["body"] += message.get("body", b"")
+
+        asyncio.run_coroutine_threadsafe(app(scope, receive, send), loop).result()
+        return answer["status"], answer["body"]
+
+    form = urlencode({"username": pair.username, "password": "benchmark password"}).encode()
+    status, token = call("/api/v1/auth/token", form, {"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 200, token
+    headers = {"Authorization": f"Bearer {json.loads(token)['access_token']}", "Content-Type": "application/json"}
+    rng = random.Random(1)
+
+    def transfer(sequence: int) -> None:
+        first, second = pair.accounts
+        source, destination = (first, second) if sequence % 2 == 0 else (second, first)
+        body = json.dumps({"from_account_id": source, "to_account_id": destination,
+                           "quantity": rng.randint(1, 100)}).encode()
+        status, answer = call("/api/v1/transfers", body, {**headers, "Idempotency-Key": uuid.uuid4().hex})
+        assert status == 201, answer
+
+    try:
+        yield transfer
+    finally:
+        loop.call_soon_threadsafe(stopping.set_result, None)
+        thread.join(timeout=10)
+
+
 def threaded(engine: Engine, world: list[Pair]) -> Callable[[int], None]:
     """One call runs one transfer in each of len(world) threads at once, each on its own pair (as the benchmark)."""
     loops = [service_loop(engine, pair, seed) for seed, pair in enumerate(world)]
@@ -226,7 +290,8 @@ def measure(transfer: Callable[[int], None], counting: Counting, n: int, profile
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument("--via", choices=("service", "http"), default="service")
+    parser.add_argument("--via", choices=("service", "http", "asgi"), default="service",
+                        help="asgi: the app called in this process, without sockets or uvicorn (its own CPU alone)")
     parser.add_argument("-n", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=1,
                         help="service layer: run this many threads at once, each on its own pair of accounts")
@@ -250,6 +315,9 @@ def main() -> None:
             measure(threaded(engine, world), counting, args.n // args.threads, args.profile, args.threads)
         elif args.via == "service":
             measure(service_loop(engine, pair), counting, args.n, args.profile)
+        elif args.via == "asgi":
+            with asgi_loop(url, engine, pair) as transfer:
+                measure(transfer, counting, args.n, args.profile)
         else:
             with http_loop(url, engine, pair) as transfer:
                 measure(transfer, counting, args.n, args.profile, serving=True)

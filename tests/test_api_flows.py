@@ -330,8 +330,9 @@ def test_a_token_once_verified_still_expires(api: Api, world: World, monkeypatch
     assert_problem(api.client.get("/api/v1/me", headers=headers), 401, "expired")
 
 def test_a_write_reads_its_caller_in_its_own_transaction(api: Api, world: World) -> None:
-    """No cache of who a token names: a changed role or a deactivation applies to the very next write,
-    a replay included, and the refused write changes nothing."""
+    """Who a token names is read in each write's own transaction (a caller remembered from an earlier
+    write is only a guess, checked before the COMMIT): a changed role or a deactivation applies to the very
+    next write, a replay included, and the refused write changes nothing."""
     api.issue(100)
     headers = api.headers(world.owner, **{"Idempotency-Key": "move-10"})
     body = {"from_account_id": world.owner_account, "to_account_id": world.buyer_account, "quantity": 10}

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.pool import NullPool, QueuePool
 
+from tanhui.prepared import forget_ahead, send_ahead
 from tanhui.wal_checkpoint import Checkpointer
 
 NAMING = {
@@ -53,7 +54,16 @@ def create_engine(url: str, *, busy_timeout_ms: int = 60_000, pool_size: int = 1
         return _sqlite_engine(url, busy_timeout_ms)
     engine = sa_create_engine(url, pool_size=pool_size, max_overflow=2 * pool_size, **kwargs)
     _ping_after_idle(engine)
+    _sends_ahead(engine)
     return engine
+
+
+def _sends_ahead(engine: Engine) -> None:
+    """Statements sent ahead (``tanhui.prepared.ahead``) go before any statement SQLAlchemy itself runs,
+    and die with their transaction if it ends before they were sent."""
+    event.listen(engine, "before_cursor_execute", send_ahead)
+    event.listen(engine, "commit", forget_ahead)
+    event.listen(engine, "rollback", forget_ahead)
 
 
 def _ping_after_idle(engine: Engine) -> None:
@@ -129,6 +139,7 @@ def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
         except sqlite3.Error as error:
             raise DBAPIError.instance(statement, None, error, sqlite3.Error, dialect=conn.dialect) from error
 
+    _sends_ahead(engine)
     return engine
 
 

@@ -16,6 +16,8 @@ from sqlalchemy.sql.elements import BindParameter, ClauseElement
 _Processor = Callable[[Any], Any]
 # The DBAPI cursor a connection's prepared statements share, kept in the pooled connection's info.
 _CURSOR = "tanhui_cursor"
+# Statements waiting to go with the connection's next ones (``ahead``), in the same place.
+_AHEAD = "tanhui_ahead"
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ class Prepared:
 
     def rows(self, conn: Connection, params: Mapping[str, Any] | None = None) -> list[RowMapping]:
         """Run the statement in ``conn``'s transaction; the rows it returns (empty for no RETURNING)."""
+        if _AHEAD in conn.info:
+            return together(conn, [(self, params)])[0]
         compiled, arguments = self._bind(conn, params)
         cursor = shared_cursor(conn)
         try:
@@ -116,7 +120,14 @@ def together(conn: Connection, calls: Sequence[tuple[Prepared, Mapping[str, Any]
     are taken in that order), and if one fails the rest are not run and its error is raised; as with any
     failed statement, the transaction then can only be rolled back.  ``commit``: then commit ``conn``'s
     transaction, on PostgreSQL in the same round trip (a failed COMMIT raises as ``Connection.commit`` would).
+    Statements sent ``ahead`` on ``conn`` go first, in the same round trip.
     """
+    waiting: Ahead | None = conn.info.pop(_AHEAD, None)
+    if waiting is not None:
+        waiting.sent = True
+        results = together(conn, [*waiting.calls, *calls], commit=commit)
+        waiting.results = results[:len(waiting.calls)]
+        return results[len(waiting.calls):]
     # One statement alone is worth a pipeline too when psycopg would send a BEGIN before it.
     if conn.dialect.name != "postgresql" or (len(calls) + commit < 2 and not _begins(conn)):
         results = [statement.rows(conn, params) for statement, params in calls]
@@ -143,6 +154,53 @@ def together(conn: Connection, calls: Sequence[tuple[Prepared, Mapping[str, Any]
     if commit:
         conn.commit()  # SQLAlchemy's bookkeeping: the driver, already idle, sends nothing
     return results
+
+
+class Ahead:
+    """Statements sent with the next ones their connection runs (``ahead``); ``rows`` gives their rows."""
+
+    def __init__(self, conn: Connection, calls: Sequence[tuple[Prepared, Mapping[str, Any] | None]]) -> None:
+        self.conn = conn
+        self.calls = list(calls)
+        self.sent = False
+        self.results: list[list[RowMapping]] | None = None
+
+    def rows(self) -> list[list[RowMapping]]:
+        """Each statement's rows; sent now, alone, if nothing has been run on the connection since."""
+        if not self.sent:
+            self.conn.info.pop(_AHEAD, None)
+            self.sent = True
+            self.results = together(self.conn, self.calls)
+        if self.results is None:
+            raise RuntimeError("the statements sent ahead went with a batch that failed; their rows are lost")
+        return self.results
+
+
+def ahead(conn: Connection, calls: Sequence[tuple[Prepared, Mapping[str, Any] | None]]) -> Ahead:
+    """Send ``calls`` in front of the next statements run on ``conn``: on PostgreSQL in their round trip.
+
+    For reads a transaction needs but need not wait for (who the caller is, an idempotency key's answer),
+    checked once the work that went with them is done.  A prepared statement or ``together`` takes them
+    along; any other statement on the connection sends them first, on their own (``send_ahead``), so they
+    always run before whatever follows them.
+    """
+    if _AHEAD in conn.info:
+        raise RuntimeError("statements are already waiting to be sent ahead on this connection")
+    waiting = conn.info[_AHEAD] = Ahead(conn, calls)
+    return waiting
+
+
+def send_ahead(conn: Connection, *_args: Any) -> None:
+    """Send the statements waiting ``ahead`` on ``conn`` now (a ``before_cursor_execute`` listener)."""
+    waiting: Ahead | None = conn.info.get(_AHEAD)
+    if waiting is not None:
+        waiting.rows()
+
+
+def forget_ahead(conn: Connection) -> None:
+    """Drop what waits ``ahead`` unsent when the transaction ends (a ``commit`` and ``rollback`` listener):
+    it belonged to that transaction, not to the pooled connection's next one."""
+    conn.info.pop(_AHEAD, None)
 
 
 def _begins(conn: Connection) -> bool:

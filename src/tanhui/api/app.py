@@ -65,10 +65,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings
     app.state.engine = engine
     app.state.secrets = {}  # made on first use (see security.app_secret), so start-up needs no database
+    app.state.callers = {}  # each bearer's principal as its last write read it (see writes.Write.run)
     problems.install(app)
     docs.install(app)
 
-    for module in (auth, organizations, accounts, projects, acts, public, methodologies, lifecycle, compliance, mrv,
+    # The ledger's acts first: FastAPI tries routers in order, and they are the routes called most.
+    for module in (acts, auth, organizations, accounts, projects, public, methodologies, lifecycle, compliance, mrv,
                    points, carbon_accounts, credit_reports, finance):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(problems.router)

@@ -26,7 +26,7 @@ from tanhui.identity.services import (
     instance_secret,
     principal_for_api_key,
 )
-from tanhui.prepared import Prepared, together
+from tanhui.prepared import Ahead, Prepared, ahead, together
 from tanhui.types import utcnow
 
 ALGORITHM = "HS256"
@@ -103,6 +103,17 @@ class Credential:
             return principal_for_api_key(conn, self.api_key), together(conn, reads)
         assert self.username is not None
         caller, *rows = together(conn, [bearer_read(self.username), *reads])
+        return bearer_principal(self.username, caller), rows
+
+    def send_ahead(self, conn: Connection, reads: Sequence[tuple[Prepared, Mapping[str, Any] | None]]) -> Ahead:
+        """A bearer's own read and ``reads``, sent with the next statements of ``conn``'s transaction (one
+        round trip on PostgreSQL); ``read_ahead`` gives what ``principal_with`` would have."""
+        assert self.username is not None
+        return ahead(conn, [bearer_read(self.username), *reads])
+
+    def read_ahead(self, sent: Ahead) -> tuple[Principal, list[list[RowMapping]]]:
+        assert self.username is not None
+        caller, *rows = sent.rows()
         return bearer_principal(self.username, caller), rows
 
 
