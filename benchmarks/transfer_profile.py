@@ -87,7 +87,11 @@ def _wrap_psycopg(dbapi_conn: Any, counting: Counting) -> None:
     class CountingCursor(cursor_factory):  # type: ignore[misc, valid-type]
         def execute(self, query: Any, *args: Any, **kwargs: Any) -> Any:
             if dbapi_conn.info.transaction_status == IDLE and not dbapi_conn.autocommit:
-                counting.count("BEGIN")  # psycopg sends it first (in a pipeline, with the statements)
+                counting.count("BEGIN")  # psycopg sends it first
+                if dbapi_conn._pipeline is not None:
+                    # In a pipeline psycopg syncs after its BEGIN and waits for it (psycopg #401): the
+                    # BEGIN is a round trip of its own, not one shared with the statements after it.
+                    counting.pipelined -= 1
             counting.count(str(query) if isinstance(query, str) else "SQL")
             return super().execute(query, *args, **kwargs)
 
