@@ -167,12 +167,11 @@ class Ahead:
 
     def rows(self) -> list[list[RowMapping]]:
         """Each statement's rows; sent now, alone, if nothing has been run on the connection since."""
-        if not self.sent:
-            self.conn.info.pop(_AHEAD, None)
-            self.sent = True
-            self.results = together(self.conn, self.calls)
+        if not self.sent and self.conn.info.get(_AHEAD) is self:
+            together(self.conn, [])  # takes what waits ahead, as any batch would
         if self.results is None:
-            raise RuntimeError("the statements sent ahead went with a batch that failed; their rows are lost")
+            raise RuntimeError("the statements sent ahead went with a batch that failed, or their transaction "
+                               "ended first; their rows are lost")
         return self.results
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request, Response
@@ -37,7 +37,7 @@ class Write:
     method: str
     path: str
     # The principal each bearer was last read as (the app's, shared by its requests): see ``run``.
-    known: dict[str, Principal] = field(default_factory=dict)
+    known: dict[str, Principal]
     _principal: Principal | None = None
 
     @property
