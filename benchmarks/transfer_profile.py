@@ -37,6 +37,7 @@ from sqlalchemy.engine import Engine
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ledger import DEFAULT_POSTGRES_URL, Pair, Postgres, build_world
+from tanhui import pg_batch
 from tanhui.db import create_engine
 from tanhui.migrate import upgrade
 from tanhui.registry import ledger, on_server
@@ -60,6 +61,9 @@ class Counting:
             else:
                 _wrap_psycopg(dbapi_conn, self)
 
+        if engine.dialect.name == "postgresql":
+            _count_batches(self)
+
     def _sqlite(self, sql: str) -> None:
         # SQLite reports each trigger program a statement runs as that statement again (Python 3.11 expands
         # the trigger's "-- TRIGGER" line into the outer statement's text), so a repeat is a trigger run.
@@ -77,7 +81,8 @@ class Counting:
 
 
 def _wrap_psycopg(dbapi_conn: Any, counting: Counting) -> None:
-    """Count every statement, BEGIN and COMMIT a psycopg connection sends (psycopg has no trace callback)."""
+    """Count every statement, BEGIN and COMMIT a psycopg connection sends, and its batches (tanhui.pg_batch):
+    psycopg has no trace callback."""
     from psycopg.pq import TransactionStatus
 
     IDLE = TransactionStatus.IDLE
@@ -88,25 +93,11 @@ def _wrap_psycopg(dbapi_conn: Any, counting: Counting) -> None:
         def execute(self, query: Any, *args: Any, **kwargs: Any) -> Any:
             if dbapi_conn.info.transaction_status == IDLE and not dbapi_conn.autocommit:
                 counting.count("BEGIN")  # psycopg sends it first
-                if dbapi_conn._pipeline is not None:
-                    # In a pipeline psycopg syncs after its BEGIN and waits for it (psycopg #401): the
-                    # BEGIN is a round trip of its own, not one shared with the statements after it.
-                    counting.pipelined -= 1
             counting.count(str(query) if isinstance(query, str) else "SQL")
             return super().execute(query, *args, **kwargs)
 
     dbapi_conn.cursor_factory = CountingCursor
     original_commit = connection_class.commit
-    original_pipeline = connection_class.pipeline
-
-    @contextmanager
-    def pipeline() -> Iterator[Any]:
-        before = counting.total()
-        with original_pipeline(dbapi_conn) as batch:
-            yield batch
-        counting.pipelined += counting.total() - before - 1  # statements that shared one round trip
-
-    dbapi_conn.pipeline = pipeline
 
     def commit() -> None:
         if dbapi_conn.info.transaction_status != IDLE:  # idle: psycopg sends nothing
@@ -114,6 +105,19 @@ def _wrap_psycopg(dbapi_conn: Any, counting: Counting) -> None:
         original_commit(dbapi_conn)
 
     dbapi_conn.commit = commit
+
+
+def _count_batches(counting: Counting) -> None:
+    """Count the statements of each batch, which shares one round trip."""
+    run = pg_batch.run
+
+    def counted(driver: Any, statements: Any) -> Any:
+        for statement, _values in statements:
+            counting.count((statement if isinstance(statement, bytes) else statement.sql).decode())
+        counting.pipelined += len(statements) - 1
+        return run(driver, statements)
+
+    pg_batch.run = counted  # type: ignore[assignment]
 
 
 def service_loop(engine: Engine, pair: Pair, seed: int = 1) -> Callable[[int], None]:
@@ -251,8 +255,26 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _backends_cpu(engine: Engine) -> float | None:
+    """CPU seconds the PostgreSQL server's processes for this database have used so far (user + system, from
+    /proc: only where the server runs on this machine and this user may read its processes), or None."""
+    if engine.dialect.name != "postgresql":
+        return None
+    with engine.connect() as conn:
+        pids = conn.exec_driver_sql("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                                    ).scalars().all()
+    try:
+        total = 0
+        for pid in pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+    except OSError:
+        return None
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def measure(transfer: Callable[[int], None], counting: Counting, n: int, profile: str | None,
-            per_call: int = 1, serving: bool = False) -> None:
+            per_call: int = 1, serving: bool = False, engine: Engine | None = None) -> None:
     for sequence in range(20):  # warm-up: statements prepared, blocks split into their steady shape
         transfer(sequence)
     counting.statements.clear()
@@ -263,6 +285,7 @@ def measure(transfer: Callable[[int], None], counting: Counting, n: int, profile
         spy = subprocess.Popen(["py-spy", "record", "--pid", str(os.getpid()), "--format", "raw",
                                 "--output", "transfer-profile.txt", "--nonblocking"])
         time.sleep(1.0)
+    backends = _backends_cpu(engine) if engine is not None else None
     start, cpu, own = time.perf_counter(), time.process_time(), time.thread_time()
     if profiler:
         profiler.enable()
@@ -271,6 +294,7 @@ def measure(transfer: Callable[[int], None], counting: Counting, n: int, profile
     if profiler:
         profiler.disable()
     elapsed, cpu, own = time.perf_counter() - start, time.process_time() - cpu, time.thread_time() - own
+    after = _backends_cpu(engine) if backends is not None and engine is not None else None
     if spy is not None:
         spy.send_signal(signal.SIGINT)
         spy.wait(timeout=60)
@@ -279,10 +303,13 @@ def measure(transfer: Callable[[int], None], counting: Counting, n: int, profile
           f"({per_call} thread{'s' if per_call > 1 else ''}); this process's CPU: {1e3 * cpu / done:.3f} ms each")
     if serving:
         print(f"the server's CPU (the process less the client's thread): {1e3 * (cpu - own) / done:.3f} ms each")
+    if after is not None and backends is not None:
+        print(f"PostgreSQL's CPU (its processes serving this database): {1e3 * (after - backends) / done:.3f} ms "
+              f"each; with this process's, {1e3 * (after - backends + cpu) / done:.3f} ms")
     per = {kind: round(count / done, 2) for kind, count in counting.statements.most_common()}
     print(f"statements per transfer: {counting.total() / done:.2f} {per}")
     if counting.pipelined:
-        print(f"round trips per transfer (PostgreSQL, pipelines counted once): "
+        print(f"round trips per transfer (PostgreSQL, batches counted once): "
               f"{(counting.total() - counting.pipelined) / done:.2f}")
     if counting.triggered:
         print(f"trigger statements per transfer (SQLite): {counting.triggered / done:.2f}")
@@ -316,15 +343,16 @@ def main() -> None:
         engine = create_engine(url)
         counting.attach(engine)
         if args.via == "service" and args.threads > 1:
-            measure(threaded(engine, world), counting, args.n // args.threads, args.profile, args.threads)
+            measure(threaded(engine, world), counting, args.n // args.threads, args.profile, args.threads,
+                    engine=engine)
         elif args.via == "service":
-            measure(service_loop(engine, pair), counting, args.n, args.profile)
+            measure(service_loop(engine, pair), counting, args.n, args.profile, engine=engine)
         elif args.via == "asgi":
             with asgi_loop(url, engine, pair) as transfer:
-                measure(transfer, counting, args.n, args.profile)
+                measure(transfer, counting, args.n, args.profile, engine=engine)
         else:
             with http_loop(url, engine, pair) as transfer:
-                measure(transfer, counting, args.n, args.profile, serving=True)
+                measure(transfer, counting, args.n, args.profile, serving=True, engine=engine)
         engine.dispose()
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -13,6 +12,7 @@ from tanhui import db
 from tanhui.identity.tables import users
 from tanhui.prepared import Prepared, ahead, together
 from tests.factories import World, snapshot
+from tests.sent import Sent
 from tests.test_api_support import Api, assert_problem, serving
 
 # For what only PostgreSQL does (round trips, set_config): the world and the API on PostgreSQL alone.
@@ -27,34 +27,6 @@ def api(world: World, database_url: str) -> Iterator[Api]:
         yield api
 
 
-class RoundTrips:
-    """Counts what psycopg sends: each pipeline once, each statement or COMMIT sent outside one, and the
-    BEGIN psycopg sends at a pipeline's first statement, which it syncs and waits for (psycopg #401)."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.count = 0
-        execute, pipeline, commit = psycopg.Cursor.execute, psycopg.Connection.pipeline, psycopg.Connection.commit
-
-        def counted_execute(cursor: Any, *args: Any, **kwargs: Any) -> Any:
-            conn = cursor.connection
-            begins = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE and not conn.autocommit
-            self.count += conn._pipeline is None or begins
-            return execute(cursor, *args, **kwargs)
-
-        def counted_pipeline(conn: Any) -> Any:
-            self.count += conn._pipeline is None
-            return pipeline(conn)
-
-        def counted_commit(conn: Any) -> Any:
-            idle = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-            self.count += conn._pipeline is None and not idle  # an idle COMMIT sends nothing
-            return commit(conn)
-
-        monkeypatch.setattr(psycopg.Cursor, "execute", counted_execute)
-        monkeypatch.setattr(psycopg.Connection, "pipeline", counted_pipeline)
-        monkeypatch.setattr(psycopg.Connection, "commit", counted_commit)
-
-
 def _transfer(api: Api, world: World, quantity: int, **headers: str) -> Any:
     body = {"from_account_id": world.owner_account, "to_account_id": world.buyer_account, "quantity": quantity}
     return api.client.post("/api/v1/transfers", json=body, headers=api.headers(world.owner, **headers))
@@ -66,13 +38,13 @@ def test_a_known_callers_transfer_takes_one_round_trip_fewer(
     api.issue(100)
     # The pool pings a connection that sat idle for a second; on a slow machine that would count here.
     monkeypatch.setattr(db, "IDLE_PING_SECONDS", 3600.0)
-    trips = RoundTrips(monkeypatch)
+    trips = Sent(monkeypatch)
     api.ok(_transfer(api, world, 1, **{"Idempotency-Key": "first"}))
-    assert trips.count == 4  # psycopg's BEGIN, the caller and the key, the transfer, the COMMIT
+    assert trips.round_trips == 3  # BEGIN with the caller and the key, the transfer, the COMMIT
     assert api.app.state.callers[world.owner.actor] == world.owner
-    trips.count = 0
+    trips.round_trips = 0
     api.ok(_transfer(api, world, 2, **{"Idempotency-Key": "second"}))
-    assert trips.count == 3  # the caller and the key went with the transfer
+    assert trips.round_trips == 2  # the caller and the key went with the transfer
 
 
 def test_a_wrong_guess_is_rolled_back_and_answered_as_if_read_first(api: Api, world: World) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.pool import NullPool, QueuePool
 
-from tanhui.prepared import forget_ahead, send_ahead
+from tanhui.prepared import begin_later, forget_ahead, send_ahead
 from tanhui.wal_checkpoint import Checkpointer
 
 NAMING = {
@@ -52,8 +52,13 @@ def create_engine(url: str, *, busy_timeout_ms: int = 60_000, pool_size: int = 1
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, busy_timeout_ms)
-    engine = sa_create_engine(url, pool_size=pool_size, max_overflow=2 * pool_size, **kwargs)
+    # psycopg's automatic preparing is off: tanhui.pg_batch prepares the statements that repeat, and psycopg
+    # would deallocate them all at its next rollback.
+    connect_args = {"prepare_threshold": None, **kwargs.pop("connect_args", {})}
+    engine = sa_create_engine(url, pool_size=pool_size, max_overflow=2 * pool_size, connect_args=connect_args,
+                              **kwargs)
     _ping_after_idle(engine)
+    event.listen(engine, "begin", begin_later)
     _sends_ahead(engine)
     return engine
 

@@ -13,11 +13,15 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter, ClauseElement
 
+from tanhui import pg_batch
+
 _Processor = Callable[[Any], Any]
 # The DBAPI cursor a connection's prepared statements share, kept in the pooled connection's info.
 _CURSOR = "tanhui_cursor"
 # Statements waiting to go with the connection's next ones (``ahead``), in the same place.
 _AHEAD = "tanhui_ahead"
+# Set while a PostgreSQL transaction has begun but its BEGIN is not yet sent (``begin_later``).
+_BEGIN = "tanhui_begin"
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,7 @@ class _Compiled:
     columns: tuple[str, ...]
     results: tuple[tuple[int, _Processor], ...]
     make_row: Callable[[Any], Any]
+    numbered: pg_batch.Numbered | None  # PostgreSQL: the statement as a batch sends it
 
 
 class Prepared:
@@ -51,9 +56,12 @@ class Prepared:
 
     def rows(self, conn: Connection, params: Mapping[str, Any] | None = None) -> list[RowMapping]:
         """Run the statement in ``conn``'s transaction; the rows it returns (empty for no RETURNING)."""
-        if _AHEAD in conn.info:
+        if conn.dialect.name == "postgresql" or _AHEAD in conn.info:
             return together(conn, [(self, params)])[0]
-        compiled, arguments = self._bind(conn, params)
+        return self._on_cursor(conn, *self._bind(conn, params))
+
+    def _on_cursor(self, conn: Connection, compiled: _Compiled, arguments: Any) -> list[RowMapping]:
+        """Run the bound statement on the connection's shared DBAPI cursor."""
         cursor = shared_cursor(conn)
         try:
             cursor.execute(compiled.sql, arguments)
@@ -98,6 +106,7 @@ class Prepared:
             columns=names,
             results=results,
             make_row=result_tuple(names),
+            numbered=pg_batch.numbered(compiled.string) if dialect.name == "postgresql" else None,
         )
         self._by_dialect[dialect.name] = prepared
         return prepared
@@ -115,8 +124,9 @@ def together(conn: Connection, calls: Sequence[tuple[Prepared, Mapping[str, Any]
              commit: bool = False) -> list[list[RowMapping]]:
     """Run statements in order, each one's rows as ``rows`` returns them; on PostgreSQL in one round trip.
 
-    For statements none of which needs another's result: psycopg's pipeline mode sends them all and then
-    waits once, where one at a time each would wait for the server.  They run in the order given (locks
+    For statements none of which needs another's result: ``pg_batch`` sends them all and then waits once,
+    where one at a time each would wait for the server; a transaction's BEGIN (``begin_later``) goes with
+    its first batch.  They run in the order given (locks
     are taken in that order), and if one fails the rest are not run and its error is raised; as with any
     failed statement, the transaction then can only be rolled back.  ``commit``: then commit ``conn``'s
     transaction, on PostgreSQL in the same round trip (a failed COMMIT raises as ``Connection.commit`` would).
@@ -128,29 +138,34 @@ def together(conn: Connection, calls: Sequence[tuple[Prepared, Mapping[str, Any]
         results = together(conn, [*waiting.calls, *calls], commit=commit)
         waiting.results = results[:len(waiting.calls)]
         return results[len(waiting.calls):]
-    # One statement alone is worth a pipeline too when psycopg would send a BEGIN before it.
-    if conn.dialect.name != "postgresql" or (len(calls) + commit < 2 and not _begins(conn)):
+    if conn.dialect.name != "postgresql":
         results = [statement.rows(conn, params) for statement, params in calls]
         if commit:
             conn.commit()
         return results
-    bound = [statement._bind(conn, params) for statement, params in calls]
+    bound = [(statement, *statement._bind(conn, params)) for statement, params in calls]
+    begin = conn.info.pop(_BEGIN, False)
     driver: Any = conn.connection.dbapi_connection
-    cursors = [driver.cursor() for _ in bound]  # a cursor each: each holds its own statement's result
-    try:
-        with driver.pipeline():
-            for cursor, (compiled, arguments) in zip(cursors, bound, strict=True):
-                cursor.execute(compiled.sql, arguments)
-            if commit:
-                driver.commit()
-        results = [_mapped(compiled, cursor.fetchall() if compiled.columns else [])
-                   for cursor, (compiled, _arguments) in zip(cursors, bound, strict=True)]
-    except conn.dialect.loaded_dbapi.Error as error:
-        sql = "; ".join([*(compiled.sql for compiled, _arguments in bound), *(["COMMIT"] if commit else [])])
-        raise DBAPIError.instance(sql, None, error, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect) from error
-    finally:
-        for cursor in cursors:
-            cursor.close()
+    if not driver.autocommit and _idle(driver):
+        # A connection with an isolation level of its own (``begin_later``): psycopg begins its transaction,
+        # before the first statement it runs itself.
+        results = [statement._on_cursor(conn, compiled, arguments) for statement, compiled, arguments in bound]
+    else:
+        batch: list[tuple[pg_batch.Numbered | bytes, Sequence[Any]]] = [(b"BEGIN", ())] if begin else []
+        for _statement, compiled, arguments in bound:
+            assert compiled.numbered is not None
+            batch.append((compiled.numbered, [arguments[name] for name in compiled.numbered.names]))
+        if commit:
+            batch.append((b"COMMIT", ()))
+        try:
+            answers = pg_batch.run(driver, batch) if batch else []
+        except conn.dialect.loaded_dbapi.Error as error:
+            sql = "; ".join(statement.decode() if isinstance(statement, bytes) else statement.sql.decode()
+                            for statement, _values in batch)
+            raise DBAPIError.instance(sql, None, error, conn.dialect.loaded_dbapi.Error,
+                                      dialect=conn.dialect) from error
+        results = [_mapped(compiled, rows) for (_statement, compiled, _arguments), rows
+                   in zip(bound, answers[begin:begin + len(bound)], strict=True)]
     if commit:
         conn.commit()  # SQLAlchemy's bookkeeping: the driver, already idle, sends nothing
     return results
@@ -190,24 +205,47 @@ def ahead(conn: Connection, calls: Sequence[tuple[Prepared, Mapping[str, Any] | 
 
 
 def send_ahead(conn: Connection, *_args: Any) -> None:
-    """Send the statements waiting ``ahead`` on ``conn`` now (a ``before_cursor_execute`` listener)."""
+    """Send what waits for ``conn``'s next statement now: the transaction's BEGIN (``begin_later``) and the
+    statements ``ahead`` (a ``before_cursor_execute`` listener: SQLAlchemy runs a statement of its own next)."""
     waiting: Ahead | None = conn.info.get(_AHEAD)
     if waiting is not None:
         waiting.rows()
+    elif _BEGIN in conn.info:
+        together(conn, [])
 
 
 def forget_ahead(conn: Connection) -> None:
-    """Drop what waits ``ahead`` unsent when the transaction ends (a ``commit`` and ``rollback`` listener):
-    it belonged to that transaction, not to the pooled connection's next one."""
+    """Drop what waits unsent when the transaction ends (a ``commit`` and ``rollback`` listener): it belonged
+    to that transaction, not to the pooled connection's next one.  A transaction that ran nothing was never
+    begun on the server, and psycopg then sends no COMMIT or ROLLBACK either."""
     conn.info.pop(_AHEAD, None)
+    conn.info.pop(_BEGIN, None)
 
 
-def _begins(conn: Connection) -> bool:
-    """Whether psycopg will begin a transaction before the next statement (it sends BEGIN on its own first)."""
+def begin_later(conn: Connection) -> None:
+    """Begin ``conn``'s PostgreSQL transaction with its first statements (a ``begin`` listener).
+
+    psycopg begins a transaction by itself before the first statement, and in a pipeline it then syncs and
+    waits for that BEGIN (psycopg pull request 401): a round trip of its own, once per transaction.  The
+    engine's connections are in psycopg's autocommit mode instead, and the BEGIN goes at the head of the
+    transaction's first batch (``together``); any other statement sends it first (``send_ahead``).  A
+    connection given an isolation level of its own (``execution_options``) is left to psycopg, which begins
+    at that level.
+    """
+    driver: Any = conn.connection.dbapi_connection
+    if "isolation_level" in conn.get_execution_options():
+        return
+    if not driver.autocommit:
+        if not _idle(driver):
+            return
+        driver.autocommit = True  # the pool reset it to SQLAlchemy's default after an isolation level's use
+    conn.info[_BEGIN] = True
+
+
+def _idle(driver: Any) -> bool:
     from psycopg.pq import TransactionStatus  # here: SQLite needs no psycopg
 
-    driver: Any = conn.connection.dbapi_connection
-    return bool(driver.info.transaction_status == TransactionStatus.IDLE and not driver.autocommit)
+    return bool(driver.info.transaction_status == TransactionStatus.IDLE)
 
 
 def _mapped(compiled: _Compiled, fetched: Sequence[Any]) -> list[RowMapping]:
