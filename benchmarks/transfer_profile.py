@@ -113,7 +113,7 @@ def _count_batches(counting: Counting) -> None:
 
     def counted(driver: Any, statements: Any) -> Any:
         for statement, _values in statements:
-            counting.count((statement if isinstance(statement, bytes) else statement.sql).decode())
+            counting.count(statement.decode())
         counting.pipelined += len(statements) - 1
         return run(driver, statements)
 

@@ -26,8 +26,7 @@ class Sent:
         def batch(driver: Any, statements: Any) -> Any:
             self.round_trips += 1
             for statement, _values in statements:
-                sql = statement if isinstance(statement, bytes) else statement.sql
-                self.statements.append(sql.decode().split()[0].upper())
+                self.statements.append(statement.decode().split()[0].upper())
             return run(driver, statements)
 
         def executed(cursor: Any, query: Any, *args: Any, **kwargs: Any) -> Any:

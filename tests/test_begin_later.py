@@ -8,11 +8,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from tanhui import pg_batch
 from tanhui.db import create_engine
-from tanhui.prepared import Prepared, together
+from tanhui.prepared import Prepared, _numbered, together
 from tests.sent import Sent
 
-pytestmark = pytest.mark.postgres
+postgres = pytest.mark.postgres
 
 _notes = sa.table("begin_later_notes", sa.column("id", sa.Integer), sa.column("text", sa.Text))
 _ADD = Prepared(sa.insert(_notes).values(id=sa.bindparam("id"), text=sa.bindparam("text")))
@@ -40,6 +41,7 @@ def _texts(engine: Engine) -> list[str]:
         return list(conn.execute(sa.text("SELECT text FROM begin_later_notes ORDER BY id")).scalars())
 
 
+@postgres
 def test_the_begin_goes_with_the_first_batch_and_the_batch_is_one_transaction(engine: Engine,
                                                                                sent: list[str]) -> None:
     with engine.connect() as conn:
@@ -50,6 +52,7 @@ def test_the_begin_goes_with_the_first_batch_and_the_batch_is_one_transaction(en
     assert _texts(engine) == ["kept"]
 
 
+@postgres
 def test_a_rollback_undoes_every_kind_of_statement(engine: Engine, sent: list[str]) -> None:
     with engine.connect() as conn:
         _ADD.rows(conn, {"id": 1, "text": "prepared"})  # alone: it takes the BEGIN along
@@ -60,6 +63,7 @@ def test_a_rollback_undoes_every_kind_of_statement(engine: Engine, sent: list[st
     assert _texts(engine) == []
 
 
+@postgres
 def test_sqlalchemys_own_statement_sends_the_begin_first(engine: Engine, sent: list[str]) -> None:
     with engine.connect() as conn:
         conn.execute(sa.insert(_notes).values(id=1, text="one"))
@@ -72,6 +76,7 @@ def test_sqlalchemys_own_statement_sends_the_begin_first(engine: Engine, sent: l
     assert _texts(engine) == ["two"]
 
 
+@postgres
 def test_a_transaction_that_runs_nothing_sends_nothing(engine: Engine, sent: list[str]) -> None:
     with engine.connect() as conn:
         conn.begin()
@@ -83,6 +88,7 @@ def test_a_transaction_that_runs_nothing_sends_nothing(engine: Engine, sent: lis
     assert sent == []
 
 
+@postgres
 def test_a_failed_batch_leaves_nothing_and_the_connection_begins_afresh(engine: Engine, sent: list[str]) -> None:
     with engine.connect() as conn:
         with pytest.raises(sa.exc.IntegrityError):
@@ -93,6 +99,7 @@ def test_a_failed_batch_leaves_nothing_and_the_connection_begins_afresh(engine: 
     assert _texts(engine) == ["after"]
 
 
+@postgres
 def test_an_isolation_level_of_its_own_is_begun_by_psycopg_and_does_not_outlive_its_use(engine: Engine) -> None:
     with engine.connect() as conn:
         conn = conn.execution_options(isolation_level="REPEATABLE READ")
@@ -106,3 +113,38 @@ def test_an_isolation_level_of_its_own_is_begun_by_psycopg_and_does_not_outlive_
         assert conn.exec_driver_sql(_LEVEL).scalar() == "read committed"
         assert conn.connection.dbapi_connection.autocommit  # type: ignore[union-attr]
         assert together(conn, [(_XID, None), (_XID, None)])[0] != []
+
+
+def test_a_statement_is_sent_in_the_servers_own_notation() -> None:
+    sql, names = _numbered("SELECT %(a)s::INTEGER + %(b)s::INTEGER, %(a)s::INTEGER, 'x' LIKE '50%%'")
+    assert sql == b"SELECT $1::INTEGER + $2::INTEGER, $1::INTEGER, 'x' LIKE '50%'"
+    assert names == ("a", "b")
+
+
+@postgres
+def test_a_statement_that_failed_to_prepare_is_prepared_again_once_it_can_be(postgres_url: str) -> None:
+    engine = create_engine(postgres_url, pool_size=1)
+    later = sa.table("begin_later_later", sa.column("id", sa.Integer))
+    count = Prepared(sa.select(sa.func.count().label("n")).select_from(later).where(later.c.id > sa.bindparam("floor")))
+    with engine.connect() as conn:
+        with pytest.raises(sa.exc.ProgrammingError, match="begin_later_later"):
+            count.rows(conn, {"floor": 0})
+        conn.rollback()
+        conn.exec_driver_sql("CREATE TABLE begin_later_later (id integer)")
+        conn.commit()
+        assert count.rows(conn, {"floor": 0})[0]["n"] == 0
+        conn.commit()
+    engine.dispose()
+
+
+@postgres
+def test_past_the_prepared_limit_statements_are_parsed_each_time(engine: Engine, sent: list[str],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pg_batch, "MAX_PREPARED", 1)
+    with engine.connect() as conn:
+        for number in range(3):
+            together(conn, [(_XID, None), (_ADD, {"id": number, "text": f"note {number}"})], commit=True)
+        prepared = conn.exec_driver_sql("SELECT name FROM pg_prepared_statements").scalars().all()
+        conn.rollback()
+    assert len(prepared) == 1
+    assert _texts(engine) == ["note 0", "note 1", "note 2"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import select
 import weakref
 from collections.abc import Sequence
@@ -13,33 +12,9 @@ import psycopg
 from psycopg import abc, adapt, pq
 from psycopg.adapt import PyFormat
 
-# SQLAlchemy's psycopg dialect writes parameters as %(name)s and a literal percent sign as %%.
-_PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
 # Server-side statements kept per connection; past this, statements are parsed each time they run.
 MAX_PREPARED = 256
 _ok = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK)
-
-
-@dataclass(frozen=True, slots=True)
-class Numbered:
-    """A statement in the server's own notation ($1, $2, …), with the parameter names in that order."""
-
-    sql: bytes
-    names: tuple[str, ...]
-
-
-def numbered(sql: str) -> Numbered:
-    names: list[str] = []
-
-    def place(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name is None:
-            return "%"
-        if name not in names:
-            names.append(name)
-        return f"${names.index(name) + 1}"
-
-    return Numbered(_PLACEHOLDER.sub(place, sql).encode(), tuple(names))
 
 
 @dataclass
@@ -54,10 +29,10 @@ class _Session:
 _sessions: weakref.WeakKeyDictionary[psycopg.Connection[Any], _Session] = weakref.WeakKeyDictionary()
 
 
-def run(driver: psycopg.Connection[Any], statements: Sequence[tuple[Numbered | bytes, Sequence[Any]]]
+def run(driver: psycopg.Connection[Any], statements: Sequence[tuple[bytes, Sequence[Any] | None]]
         ) -> list[list[tuple[Any, ...]]]:
-    """Run ``statements`` in order in one round trip; each one's rows.  A bare bytes statement (BEGIN,
-    COMMIT) takes no parameters.
+    """Run ``statements`` (SQL with $1, $2, … and their values) in order in one round trip; each one's rows.
+    A statement whose values are None (BEGIN, COMMIT) is sent as it is, never prepared.
 
     psycopg's own pipeline writes to the socket once per statement and syncs after its implicit BEGIN;
     this queues the statements in libpq's pipeline mode, then sends them with one Sync and one flush, and
@@ -76,22 +51,22 @@ def run(driver: psycopg.Connection[Any], statements: Sequence[tuple[Numbered | b
     preparing: dict[tuple[bytes, tuple[int, ...]], bytes] = {}
     try:
         pgconn.enter_pipeline_mode()
-        for statement, values in statements:
-            if isinstance(statement, bytes):
-                pgconn.send_query_params(statement, None)
+        for sql, values in statements:
+            if values is None:
+                pgconn.send_query_params(sql, None)
                 expected.append(True)
                 continue
             params = transformer.dump_sequence(values, [PyFormat.AUTO] * len(values))
             types = transformer.types or ()
-            key = (statement.sql, types)
+            key = (sql, types)
             name = session.prepared.get(key) or preparing.get(key)
             if name is None and len(session.prepared) + len(preparing) < MAX_PREPARED:
                 name = preparing[key] = b"tanhui_%d" % session.named
                 session.named += 1
-                pgconn.send_prepare(name, statement.sql, param_types=types)
+                pgconn.send_prepare(name, sql, param_types=types)
                 expected.append(False)
             if name is None:
-                pgconn.send_query_params(statement.sql, params, param_types=types,
+                pgconn.send_query_params(sql, params, param_types=types,
                                          param_formats=transformer.formats)
             else:
                 pgconn.send_query_prepared(name, params, param_formats=transformer.formats)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
@@ -13,8 +14,6 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter, ClauseElement
 
-from tanhui import pg_batch
-
 _Processor = Callable[[Any], Any]
 # The DBAPI cursor a connection's prepared statements share, kept in the pooled connection's info.
 _CURSOR = "tanhui_cursor"
@@ -22,6 +21,8 @@ _CURSOR = "tanhui_cursor"
 _AHEAD = "tanhui_ahead"
 # Set while a PostgreSQL transaction has begun but its BEGIN is not yet sent (``begin_later``).
 _BEGIN = "tanhui_begin"
+# SQLAlchemy's psycopg dialect writes parameters as %(name)s and a literal percent sign as %%.
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,8 @@ class _Compiled:
     columns: tuple[str, ...]
     results: tuple[tuple[int, _Processor], ...]
     make_row: Callable[[Any], Any]
-    numbered: pg_batch.Numbered | None  # PostgreSQL: the statement as a batch sends it
+    # PostgreSQL: the statement as tanhui.pg_batch sends it ($1, $2, …) and the parameters in that order.
+    numbered: tuple[bytes, tuple[str, ...]] | None
 
 
 class Prepared:
@@ -106,10 +108,25 @@ class Prepared:
             columns=names,
             results=results,
             make_row=result_tuple(names),
-            numbered=pg_batch.numbered(compiled.string) if dialect.name == "postgresql" else None,
+            numbered=_numbered(compiled.string) if dialect.name == "postgresql" else None,
         )
         self._by_dialect[dialect.name] = prepared
         return prepared
+
+
+def _numbered(sql: str) -> tuple[bytes, tuple[str, ...]]:
+    """``sql`` in the server's own notation, and the parameters' names in the order of their numbers."""
+    names: list[str] = []
+
+    def place(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return "%"
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    return _PLACEHOLDER.sub(place, sql).encode(), tuple(names)
 
 
 def _in_order(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
@@ -151,18 +168,20 @@ def together(conn: Connection, calls: Sequence[tuple[Prepared, Mapping[str, Any]
         # before the first statement it runs itself.
         results = [statement._on_cursor(conn, compiled, arguments) for statement, compiled, arguments in bound]
     else:
-        batch: list[tuple[pg_batch.Numbered | bytes, Sequence[Any]]] = [(b"BEGIN", ())] if begin else []
+        from tanhui import pg_batch  # here: SQLite needs no psycopg
+
+        batch: list[tuple[bytes, Sequence[Any] | None]] = [(b"BEGIN", None)] if begin else []
         for _statement, compiled, arguments in bound:
             assert compiled.numbered is not None
-            batch.append((compiled.numbered, [arguments[name] for name in compiled.numbered.names]))
+            numbered, names = compiled.numbered
+            batch.append((numbered, [arguments[name] for name in names]))
         if commit:
-            batch.append((b"COMMIT", ()))
+            batch.append((b"COMMIT", None))
         try:
             answers = pg_batch.run(driver, batch) if batch else []
         except conn.dialect.loaded_dbapi.Error as error:
-            sql = "; ".join(statement.decode() if isinstance(statement, bytes) else statement.sql.decode()
-                            for statement, _values in batch)
-            raise DBAPIError.instance(sql, None, error, conn.dialect.loaded_dbapi.Error,
+            sent = "; ".join(statement.decode() for statement, _values in batch)
+            raise DBAPIError.instance(sent, None, error, conn.dialect.loaded_dbapi.Error,
                                       dialect=conn.dialect) from error
         results = [_mapped(compiled, rows) for (_statement, compiled, _arguments), rows
                    in zip(bound, answers[begin:begin + len(bound)], strict=True)]
