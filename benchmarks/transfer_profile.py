@@ -81,8 +81,8 @@ class Counting:
 
 
 def _wrap_psycopg(dbapi_conn: Any, counting: Counting) -> None:
-    """Count every statement, BEGIN and COMMIT a psycopg connection sends, and its batches (tanhui.pg_batch):
-    psycopg has no trace callback."""
+    """Count every statement, BEGIN and COMMIT a psycopg connection sends on its own (psycopg has no trace
+    callback; ``_count_batches`` counts what goes in batches)."""
     from psycopg.pq import TransactionStatus
 
     IDLE = TransactionStatus.IDLE
@@ -277,6 +277,8 @@ def measure(transfer: Callable[[int], None], counting: Counting, n: int, profile
             per_call: int = 1, serving: bool = False, engine: Engine | None = None) -> None:
     for sequence in range(20):  # warm-up: statements prepared, blocks split into their steady shape
         transfer(sequence)
+    # Read before the counts start and after they stop: its own query is not the transfers'.
+    backends = _backends_cpu(engine) if engine is not None else None
     counting.statements.clear()
     counting.triggered = counting.pipelined = 0
     profiler = cProfile.Profile() if profile == "cprofile" else None
@@ -285,7 +287,6 @@ def measure(transfer: Callable[[int], None], counting: Counting, n: int, profile
         spy = subprocess.Popen(["py-spy", "record", "--pid", str(os.getpid()), "--format", "raw",
                                 "--output", "transfer-profile.txt", "--nonblocking"])
         time.sleep(1.0)
-    backends = _backends_cpu(engine) if engine is not None else None
     start, cpu, own = time.perf_counter(), time.process_time(), time.thread_time()
     if profiler:
         profiler.enable()
@@ -294,11 +295,13 @@ def measure(transfer: Callable[[int], None], counting: Counting, n: int, profile
     if profiler:
         profiler.disable()
     elapsed, cpu, own = time.perf_counter() - start, time.process_time() - cpu, time.thread_time() - own
+    done = n * per_call
+    statements, pipelined = counting.total(), counting.pipelined
+    per = {kind: round(count / done, 2) for kind, count in counting.statements.most_common()}
     after = _backends_cpu(engine) if backends is not None and engine is not None else None
     if spy is not None:
         spy.send_signal(signal.SIGINT)
         spy.wait(timeout=60)
-    done = n * per_call
     print(f"{done} transfers in {elapsed:.2f} s: {1e3 * elapsed / done:.3f} ms each, {done / elapsed:.0f}/s "
           f"({per_call} thread{'s' if per_call > 1 else ''}); this process's CPU: {1e3 * cpu / done:.3f} ms each")
     if serving:
@@ -306,11 +309,9 @@ def measure(transfer: Callable[[int], None], counting: Counting, n: int, profile
     if after is not None and backends is not None:
         print(f"PostgreSQL's CPU (its processes serving this database): {1e3 * (after - backends) / done:.3f} ms "
               f"each; with this process's, {1e3 * (after - backends + cpu) / done:.3f} ms")
-    per = {kind: round(count / done, 2) for kind, count in counting.statements.most_common()}
-    print(f"statements per transfer: {counting.total() / done:.2f} {per}")
-    if counting.pipelined:
-        print(f"round trips per transfer (PostgreSQL, batches counted once): "
-              f"{(counting.total() - counting.pipelined) / done:.2f}")
+    print(f"statements per transfer: {statements / done:.2f} {per}")
+    if pipelined:
+        print(f"round trips per transfer (PostgreSQL, batches counted once): {(statements - pipelined) / done:.2f}")
     if counting.triggered:
         print(f"trigger statements per transfer (SQLite): {counting.triggered / done:.2f}")
     if profiler:

@@ -75,11 +75,9 @@ def run(driver: psycopg.Connection[Any], statements: Sequence[tuple[bytes, Seque
         _flush(pgconn)
         results, error, parsed = _read(pgconn, transformer, expected, driver.info.encoding)
         pgconn.exit_pipeline_mode()
-    except psycopg.Error:
-        driver.close()  # the connection failed: its protocol state is unknown
-        raise
     except BaseException:
-        driver.close()  # interrupted mid-batch: answers would be left unread
+        # The connection failed, or the batch was interrupted with answers unread: its protocol state is unknown.
+        driver.close()
         raise
     for (key, name), ok in zip(preparing.items(), parsed, strict=True):
         if ok:
